@@ -1,1 +1,228 @@
-fn main(){}
+//! `theta-host`: run Theta EdgeCloud commands in the sandboxed plugin.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use theta_host::events::{EventCallback, GuestEvent};
+use theta_host::{HostConfig, Runtime, config, report};
+
+#[derive(Parser)]
+#[command(
+    name = "theta-host",
+    version,
+    about = "Run Theta EdgeCloud commands in a sandboxed WebAssembly plugin"
+)]
+struct Cli {
+    /// The plugin component (default: $THETA_PLUGIN_WASM, else the workspace build).
+    #[arg(long, global = true, env = "THETA_PLUGIN_WASM")]
+    plugin: Option<PathBuf>,
+    /// Host configuration file merged under the environment.
+    #[arg(long, global = true, default_value = ".env.local")]
+    env_file: PathBuf,
+    /// Refuse every request that mutates or spends; reads still work.
+    #[arg(long, global = true)]
+    dry_run: bool,
+    /// Append the audit trail (JSON lines) to this file.
+    #[arg(long, global = true)]
+    audit_log: Option<PathBuf>,
+    /// TESTS AND DEMOS ONLY: send approved requests over plain HTTP to this loopback IP:PORT.
+    #[arg(long, global = true, env = "THETA_TEST_UPSTREAM")]
+    test_upstream: Option<String>,
+    /// Log level for the host's own diagnostics (error, warn, info, debug).
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every command with its effect (read / mutate / spend).
+    Commands {
+        /// Print JSON with each command's argument schema.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one command.
+    Call {
+        /// Command name, e.g. `list_services` or `theta.ondemand.chat`.
+        name: String,
+        /// Arguments as a JSON object.
+        #[arg(long, conflicts_with = "args_file")]
+        args: Option<String>,
+        /// Read the arguments from a JSON file.
+        #[arg(long)]
+        args_file: Option<PathBuf>,
+        /// Print nothing on stderr while the call runs (no streamed tokens or progress).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Which credentials the host has, per family (never their values).
+    Auth {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Demo session against the embedded FAKE EdgeCloud on loopback (no keys, no network, no cost).
+    #[cfg(feature = "demo")]
+    Demo,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let mut cfg = HostConfig::from_env(Some(&cli.env_file))?;
+    if cli.dry_run {
+        cfg.policy.dry_run = true;
+    }
+    if let Some(path) = &cli.audit_log {
+        cfg.audit_log = Some(path.clone());
+    }
+    if let Some(addr) = &cli.test_upstream {
+        cfg.upstream = theta_host::net::Upstream::TestServer(config::parse_test_upstream(addr)?);
+    }
+    match cli.command {
+        Command::Auth { json } => {
+            print_auth(&cfg, json);
+            Ok(0)
+        }
+        Command::Commands { json } => {
+            let rt = Runtime::new(cfg, &plugin_path(cli.plugin.as_deref())?)?;
+            let commands = rt.describe().await?;
+            if json {
+                let all: Vec<_> = commands.iter().map(report::command_json).collect();
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                print!("{}", report::commands_table(&commands));
+            }
+            Ok(0)
+        }
+        Command::Call {
+            name,
+            args,
+            args_file,
+            quiet,
+        } => {
+            let args = match (args, args_file) {
+                (Some(a), _) => a,
+                (None, Some(file)) => std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading --args-file {}", file.display()))?,
+                (None, None) => "{}".to_owned(),
+            };
+            let rt = Runtime::new(cfg, &plugin_path(cli.plugin.as_deref())?)?;
+            let events = if quiet {
+                Arc::new(|_| {})
+            } else {
+                stderr_events()
+            };
+            let outcome = rt.invoke(&name, &args, events).await?;
+            Ok(print_outcome(outcome))
+        }
+        #[cfg(feature = "demo")]
+        Command::Demo => theta_host::demo::run(cfg, &plugin_path(cli.plugin.as_deref())?).await,
+    }
+}
+
+/// Prints a call's result (stdout, JSON) or error (stderr, one line; stdout, JSON). Exit 0 or 2.
+pub fn print_outcome(outcome: theta_host::CallOutput) -> u8 {
+    match outcome {
+        Ok(json) => {
+            let pretty = serde_json::from_str::<serde_json::Value>(&json)
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .unwrap_or(json);
+            println!("{pretty}");
+            0
+        }
+        Err(err) => {
+            eprintln!("error: {}", report::error_text(&err));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"error": report::error_json(&err)})
+                )
+                .unwrap_or_default()
+            );
+            2
+        }
+    }
+}
+
+/// Streams tokens to stderr as they arrive; progress and logs as tagged lines.
+fn stderr_events() -> EventCallback {
+    Arc::new(|event| {
+        let mut err = std::io::stderr().lock();
+        let _ = match event {
+            GuestEvent::Token { text } => write!(err, "{text}"),
+            GuestEvent::Reasoning { text } => write!(err, "\x1b[2m{text}\x1b[0m"),
+            GuestEvent::Progress { message, .. } => writeln!(err, "[progress] {message}"),
+            GuestEvent::Log { level, message } => {
+                writeln!(err, "[{}] {message}", level.as_deref().unwrap_or("info"))
+            }
+            GuestEvent::Stderr(line) => writeln!(err, "[plugin] {line}"),
+        };
+        let _ = err.flush();
+    })
+}
+
+fn print_auth(cfg: &HostConfig, json: bool) {
+    let rows = theta_host::credentials::status_rows(&cfg.credentials);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+        return;
+    }
+    println!("{:<20}  {:<10}  VARIABLE / DETAIL", "FAMILY", "STATUS");
+    for row in rows {
+        println!("{:<20}  {:<10}  {}", row.family, row.status, row.detail);
+    }
+    if cfg.policy.dry_run {
+        println!("dry-run is ON: mutating and paid requests are refused at the host");
+    }
+}
+
+/// Finds the plugin: the flag or env, else the workspace's release build.
+fn plugin_path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    let rel = Path::new("target/wasm32-wasip2/plugin-release/theta_plugin.wasm");
+    let mut candidates = vec![rel.to_path_buf()];
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(exe.ancestors().skip(1).map(|dir| dir.join(rel)));
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("theta_plugin.wasm"));
+        }
+    }
+    match candidates.into_iter().find(|p| p.exists()) {
+        Some(p) => Ok(p),
+        None => bail!(
+            "no plugin found: build it with `scripts/build-wasm.sh`, or pass --plugin PATH (or set THETA_PLUGIN_WASM)"
+        ),
+    }
+}

@@ -1,0 +1,264 @@
+//! The `wasi:http` hook: every request the guest sends arrives here, and only what passes the policy
+//! leaves the host. This is the boundary that holds against a hostile guest: the guest's own checks are a
+//! courtesy, these are the rules.
+
+use crate::audit::{AuditRecord, AuditSink, now_ms};
+use crate::credentials::{Credentials, Injection};
+use crate::limits::CallLimits;
+use crate::net::OutboundClient;
+use crate::net::body::GuardedBody;
+use crate::net::client::{OutBody, SendError};
+use crate::policy::{self, OutboundPolicy, Refusal};
+use http::{HeaderValue, header};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime_wasi_http::{
+    Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiHttpHooks,
+};
+
+/// What every call of one host shares: policy, credentials, the keep-alive client, the audit trail.
+pub struct SharedOutbound {
+    pub policy: OutboundPolicy,
+    pub credentials: Credentials,
+    pub client: OutboundClient,
+    pub audit: AuditSink,
+}
+
+/// Per-call identity and counters, for limits and the audit trail.
+#[derive(Clone, Debug)]
+pub struct CallContext {
+    pub tenant: String,
+    pub command: String,
+    pub call_id: u64,
+}
+
+/// The hooks of one call's store.
+pub struct PolicyHooks {
+    shared: Arc<SharedOutbound>,
+    call: Arc<CallContext>,
+    limits: CallLimits,
+    requests: Arc<AtomicU32>,
+}
+
+impl PolicyHooks {
+    pub fn new(shared: Arc<SharedOutbound>, call: CallContext, limits: CallLimits) -> Self {
+        Self {
+            shared,
+            call: Arc::new(call),
+            limits,
+            requests: Arc::default(),
+        }
+    }
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for PolicyHooks {
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        Arc::new(|name| {
+            wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
+                || policy::header_forbidden(name)
+        })
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        let shared = self.shared.clone();
+        let call = self.call.clone();
+        let limits = self.limits.clone();
+        let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        Box::new(async move {
+            let (response, _) = send(&shared, &call, &limits, n, request, options).await?;
+            Ok((
+                response,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+async fn send(
+    shared: &SharedOutbound,
+    call: &Arc<CallContext>,
+    limits: &CallLimits,
+    request_number: u32,
+    request: http::Request<wasmtime_wasi_http::WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<(http::Response<wasmtime_wasi_http::WasiBody>, ()), HttpError> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let audit_base = AuditRecord {
+        ts_unix_ms: now_ms(),
+        tenant: call.tenant.clone(),
+        command: call.command.clone(),
+        call_id: call.call_id,
+        method: method.to_string(),
+        host: uri.host().unwrap_or("").to_ascii_lowercase(),
+        path: uri.path().chars().take(512).collect(),
+        decision: String::new(),
+        effect: None,
+        status: None,
+        bytes_in: 0,
+        duration_ms: 0,
+        reason: None,
+    };
+    let refuse = |refusal: Refusal| {
+        shared.audit.record(AuditRecord {
+            decision: refusal.decision().into(),
+            reason: Some(shared.credentials.scrub(&refusal.to_string())),
+            duration_ms: started.elapsed().as_millis() as u64,
+            ..audit_base.clone()
+        });
+        HttpError::InternalError(Some(refusal.to_string()))
+    };
+
+    if request_number > limits.max_requests {
+        return Err(refuse(Refusal::Limit(format!(
+            "this call already made {} requests, the most one call may make",
+            limits.max_requests
+        ))));
+    }
+    let approved = shared
+        .policy
+        .check(&method, &uri, |family| {
+            shared.credentials.get(family).is_some()
+        })
+        .map_err(refuse)?;
+
+    // Rebuild the request for the wire: the guest's headers minus anything credential-like, plus the
+    // family's credential, sent to the approved target only.
+    let (parts, body) = request.into_parts();
+    let mut headers = parts.headers;
+    for name in policy::GUEST_FORBIDDEN_HEADERS {
+        headers.remove(name);
+    }
+    let host_header = match approved.target.port {
+        443 => approved.target.host.clone(),
+        port => format!("{}:{port}", approved.target.host),
+    };
+    headers.insert(
+        header::HOST,
+        HeaderValue::from_str(&host_header).map_err(|_| HttpError::HttpRequestUriInvalid)?,
+    );
+    if let Some(credential) = shared.credentials.get(approved.class.family) {
+        inject(&mut headers, &credential.injection)?;
+    }
+    let body: OutBody = GuardedBody::request(body, limits.max_request_bytes).boxed_unsync();
+    let mut wire = http::Request::new(body);
+    *wire.method_mut() = method.clone();
+    *wire.uri_mut() = shared.client.wire_uri(&uri);
+    *wire.headers_mut() = headers;
+
+    // The guest may ask for shorter timeouts, never for longer ones than the host allows.
+    let cap = limits.max_request_time;
+    let first_byte = options
+        .and_then(|o| o.first_byte_timeout)
+        .unwrap_or(cap)
+        .min(cap);
+    let between_bytes = options
+        .and_then(|o| o.between_bytes_timeout)
+        .unwrap_or(cap)
+        .min(cap);
+
+    let response = match tokio::time::timeout(first_byte, shared.client.send(wire)).await {
+        Err(_) => {
+            shared.audit.record(AuditRecord {
+                decision: "error".into(),
+                effect: Some(approved.class.effect),
+                reason: Some(format!("no response within {}", fmt_duration(first_byte))),
+                duration_ms: started.elapsed().as_millis() as u64,
+                ..audit_base
+            });
+            return Err(HttpError::ConnectionReadTimeout);
+        }
+        Ok(Err(SendError::NonPublic(why))) => return Err(refuse(Refusal::Denied(why))),
+        Ok(Err(SendError::Transport(e))) => {
+            shared.audit.record(AuditRecord {
+                decision: "error".into(),
+                effect: Some(approved.class.effect),
+                reason: Some(shared.credentials.scrub(&e.to_string())),
+                duration_ms: started.elapsed().as_millis() as u64,
+                ..audit_base
+            });
+            return Err(e);
+        }
+        Ok(Ok(response)) => response,
+    };
+
+    let status = response.status().as_u16();
+    let audit = shared.audit.clone();
+    let effect = approved.class.effect;
+    let record = AuditRecord {
+        decision: "allowed".into(),
+        effect: Some(effect),
+        status: Some(status),
+        ..audit_base
+    };
+    let response = response.map(|body| {
+        GuardedBody::response(body, limits.max_response_bytes, Some(between_bytes))
+            .on_finish(Box::new(move |bytes, clean| {
+                audit.record(AuditRecord {
+                    bytes_in: bytes,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    reason: (!clean).then(|| "response body not read to the end".to_owned()),
+                    ..record
+                });
+            }))
+            .boxed_unsync()
+    });
+    Ok((response, ()))
+}
+
+fn inject(headers: &mut http::HeaderMap, injection: &Injection) -> Result<(), HttpError> {
+    let invalid = |_| {
+        HttpError::InternalError(Some(
+            "theta-policy denied: a configured credential is not a valid header value".into(),
+        ))
+    };
+    match injection {
+        Injection::Bearer(token) => {
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(invalid)?;
+            v.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, v);
+        }
+        Injection::ApiKey(key) => {
+            let mut v = HeaderValue::from_str(key.expose()).map_err(invalid)?;
+            v.set_sensitive(true);
+            headers.insert("x-api-key", v);
+        }
+        Injection::Basic { user, pass } => {
+            use base64::Engine;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                user.expose(),
+                pass.expose()
+            ));
+            let mut v = HeaderValue::from_str(&format!("Basic {encoded}")).map_err(invalid)?;
+            v.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, v);
+        }
+    }
+    Ok(())
+}
+
+fn fmt_duration(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}

@@ -1,0 +1,25 @@
+//! The wasmtime host for the Theta EdgeCloud plugin.
+//!
+//! The plugin is untrusted: every outbound request it makes passes through [`hooks::PolicyHooks`], which
+//! checks it against [`policy`] (allowlisted HTTPS hosts, public addresses only, dry-run), injects the
+//! credentials from [`credentials`] at the boundary, and records it in the [`audit`] trail. The guest never
+//! sees a key. [`runtime::Runtime`] compiles the component once (cached on disk), and every call gets a
+//! fresh [`wasmtime::Store`].
+
+pub mod audit;
+pub mod bindings;
+pub mod config;
+pub mod credentials;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod events;
+pub mod hooks;
+pub mod limits;
+pub mod net;
+pub mod policy;
+pub mod report;
+pub mod runtime;
+pub mod state;
+
+pub use config::HostConfig;
+pub use runtime::{CallOutput, Runtime};
