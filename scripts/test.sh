@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, the guest components' unit tests, and the host's unit and
+# end-to-end tests (the real built component in the real host against the fake EdgeCloud), in release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all -- --check
+scripts/build-wasm.sh
+cargo clippy --locked --workspace --all-targets --release -- -D warnings
+cargo clippy --locked --target wasm32-wasip2 -p theta-plugin -p hostile-guest --profile plugin-release -- -D warnings
+cargo test --locked -p theta-plugin --release
+cargo test --locked --workspace --release
