@@ -24,6 +24,9 @@ pub struct AuditRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     pub bytes_in: u64,
+    /// USD reserved for a paid request (settled unless the request was not accepted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spend_usd: Option<f64>,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

@@ -50,6 +50,8 @@ pub struct HostConfig {
     /// Non-secret settings passed to the guest's environment.
     pub passthrough: Vec<(String, String)>,
     pub tenant: String,
+    /// Use the pooling allocator with this many pre-reserved instance slots.
+    pub pooling_instances: Option<u32>,
 }
 
 impl HostConfig {
@@ -70,6 +72,7 @@ impl HostConfig {
             audit_in_memory: false,
             passthrough: Vec::new(),
             tenant: "default".into(),
+            pooling_instances: None,
         }
     }
 
@@ -116,6 +119,11 @@ impl HostConfig {
             cfg.cache_dir = (!dir.is_empty()).then(|| PathBuf::from(dir));
         } else {
             cfg.cache_dir = default_cache_dir();
+        }
+        if let Some(n) = get("THETA_HOST_POOLING_INSTANCES").filter(|v| !v.is_empty()) {
+            cfg.pooling_instances = Some(n.trim().parse().with_context(|| {
+                format!("THETA_HOST_POOLING_INSTANCES must be a positive integer, got `{n}`")
+            })?);
         }
         cfg.audit_log = get("THETA_AUDIT_LOG")
             .filter(|v| !v.is_empty())

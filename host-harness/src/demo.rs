@@ -36,7 +36,7 @@ pub async fn run(mut cfg: HostConfig, plugin: &Path) -> anyhow::Result<u8> {
     cfg.passthrough
         .retain(|(k, _)| k.starts_with("THETA_HTTP_"));
 
-    let rt = Runtime::new(cfg.clone(), plugin)?;
+    let rt = Runtime::new(cfg.clone(), plugin).await?;
     let load = rt.load_report();
     println!(
         "loaded the component in {:.1} ms ({})",
@@ -118,7 +118,7 @@ pub async fn run(mut cfg: HostConfig, plugin: &Path) -> anyhow::Result<u8> {
     );
     let mut dry = cfg.clone();
     dry.policy.dry_run = true;
-    let dry_rt = Runtime::new(dry, plugin)?;
+    let dry_rt = Runtime::new(dry, plugin).await?;
     match dry_rt
         .invoke(
             "infer",

@@ -8,7 +8,11 @@ use crate::limits::CallLimits;
 use crate::net::OutboundClient;
 use crate::net::body::GuardedBody;
 use crate::net::client::{OutBody, SendError};
-use crate::policy::{self, OutboundPolicy, Refusal};
+use crate::policy::{self, Effect, OutboundPolicy, Refusal};
+use crate::tenant::TenantPolicy;
+use crate::tenant::ledger::{Reservation, SpendLedger};
+use crate::tenant::pricing::PriceTable;
+use crate::tenant::rate::RateLimiter;
 use http::{HeaderValue, header};
 use http_body_util::BodyExt;
 use std::sync::Arc;
@@ -18,12 +22,21 @@ use wasmtime_wasi_http::{
     Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiHttpHooks,
 };
 
-/// What every call of one host shares: policy, credentials, the keep-alive client, the audit trail.
+/// What every call of one host shares: credentials, the keep-alive client, prices, the spend ledger and
+/// the audit trail.
 pub struct SharedOutbound {
-    pub policy: OutboundPolicy,
     pub credentials: Credentials,
     pub client: OutboundClient,
     pub audit: AuditSink,
+    pub prices: PriceTable,
+    pub ledger: SpendLedger,
+}
+
+/// What one tenant's calls share: its policy and its request-rate bucket.
+pub struct TenantOutbound {
+    pub tenant: TenantPolicy,
+    pub policy: OutboundPolicy,
+    pub rate: Option<RateLimiter>,
 }
 
 /// Per-call identity and counters, for limits and the audit trail.
@@ -37,15 +50,22 @@ pub struct CallContext {
 /// The hooks of one call's store.
 pub struct PolicyHooks {
     shared: Arc<SharedOutbound>,
+    tenant: Arc<TenantOutbound>,
     call: Arc<CallContext>,
     limits: CallLimits,
     requests: Arc<AtomicU32>,
 }
 
 impl PolicyHooks {
-    pub fn new(shared: Arc<SharedOutbound>, call: CallContext, limits: CallLimits) -> Self {
+    pub fn new(
+        shared: Arc<SharedOutbound>,
+        tenant: Arc<TenantOutbound>,
+        call: CallContext,
+        limits: CallLimits,
+    ) -> Self {
         Self {
             shared,
+            tenant,
             call: Arc::new(call),
             limits,
             requests: Arc::default(),
@@ -80,11 +100,12 @@ impl WasiHttpHooks for PolicyHooks {
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
         let shared = self.shared.clone();
+        let tenant = self.tenant.clone();
         let call = self.call.clone();
         let limits = self.limits.clone();
         let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
         Box::new(async move {
-            let (response, _) = send(&shared, &call, &limits, n, request, options).await?;
+            let (response, _) = send(&shared, &tenant, &call, &limits, n, request, options).await?;
             Ok((
                 response,
                 Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
@@ -95,6 +116,7 @@ impl WasiHttpHooks for PolicyHooks {
 
 async fn send(
     shared: &SharedOutbound,
+    tenant: &TenantOutbound,
     call: &Arc<CallContext>,
     limits: &CallLimits,
     request_number: u32,
@@ -116,6 +138,7 @@ async fn send(
         effect: None,
         status: None,
         bytes_in: 0,
+        spend_usd: None,
         duration_ms: 0,
         reason: None,
     };
@@ -135,12 +158,57 @@ async fn send(
             limits.max_requests
         ))));
     }
-    let approved = shared
+    let approved = tenant
         .policy
         .check(&method, &uri, |family| {
             shared.credentials.get(family).is_some()
         })
         .map_err(refuse)?;
+    let effect = approved.class.effect;
+    if !tenant.tenant.grants.allows_effect(effect) {
+        return Err(refuse(Refusal::Denied(format!(
+            "tenant `{}` is not granted {} requests ({method} {})",
+            tenant.tenant.name,
+            effect_name(effect),
+            uri.path()
+        ))));
+    }
+    if let Some(rate) = &tenant.rate
+        && let Err(wait) = rate.try_acquire()
+    {
+        return Err(refuse(Refusal::Limit(format!(
+            "tenant `{}` is over its request rate of {} per minute; retry in {wait:.1} s",
+            tenant.tenant.name,
+            tenant.tenant.requests_per_minute.unwrap_or(0)
+        ))));
+    }
+    // Paid requests are reserved in the ledger (on disk) before anything is sent.
+    let reservation = if effect == Effect::Spend {
+        let estimate = shared.prices.estimate(uri.path());
+        let what = format!("{method} {}{}", approved.target.host, uri.path());
+        Some(
+            shared
+                .ledger
+                .reserve(
+                    &tenant.tenant.name,
+                    estimate,
+                    tenant.tenant.spend_cap_micros,
+                    &what,
+                )
+                .map_err(|e| refuse(Refusal::Limit(e.to_string())))?,
+        )
+    } else {
+        None
+    };
+    let settle = |r: &Option<Reservation>, ran: bool| {
+        if let Some(r) = r {
+            if ran {
+                shared.ledger.settle(r)
+            } else {
+                shared.ledger.release(r)
+            }
+        }
+    };
 
     // Rebuild the request for the wire: the guest's headers minus anything credential-like, plus the
     // family's credential, sent to the approved target only.
@@ -179,6 +247,8 @@ async fn send(
 
     let response = match tokio::time::timeout(first_byte, shared.client.send(wire)).await {
         Err(_) => {
+            // It may have run upstream: keep the reservation.
+            settle(&reservation, true);
             shared.audit.record(AuditRecord {
                 decision: "error".into(),
                 effect: Some(approved.class.effect),
@@ -188,8 +258,14 @@ async fn send(
             });
             return Err(HttpError::ConnectionReadTimeout);
         }
-        Ok(Err(SendError::NonPublic(why))) => return Err(refuse(Refusal::Denied(why))),
+        Ok(Err(SendError::NonPublic(why))) => {
+            settle(&reservation, false);
+            return Err(refuse(Refusal::Denied(why)));
+        }
         Ok(Err(SendError::Transport(e))) => {
+            // Refused connections and failed lookups never reached Theta; anything else may have.
+            let never_sent = matches!(e, HttpError::ConnectionRefused | HttpError::DnsError { .. });
+            settle(&reservation, !never_sent);
             shared.audit.record(AuditRecord {
                 decision: "error".into(),
                 effect: Some(approved.class.effect),
@@ -203,12 +279,18 @@ async fn send(
     };
 
     let status = response.status().as_u16();
+    // 4xx (incl. 409 no instances, 429 rate limited) means Theta did not run it: give the money back.
+    settle(&reservation, !(400..500).contains(&status));
     let audit = shared.audit.clone();
-    let effect = approved.class.effect;
+    let charged = reservation
+        .as_ref()
+        .filter(|_| !(400..500).contains(&status))
+        .map(|r| crate::tenant::pricing::micros_to_usd(r.micros));
     let record = AuditRecord {
         decision: "allowed".into(),
         effect: Some(effect),
         status: Some(status),
+        spend_usd: charged,
         ..audit_base
     };
     let response = response.map(|body| {
@@ -257,6 +339,14 @@ fn inject(headers: &mut http::HeaderMap, injection: &Injection) -> Result<(), Ht
         }
     }
     Ok(())
+}
+
+fn effect_name(effect: Effect) -> &'static str {
+    match effect {
+        Effect::Read => "read",
+        Effect::Mutate => "mutating",
+        Effect::Spend => "paid",
+    }
 }
 
 fn fmt_duration(d: Duration) -> String {

@@ -20,6 +20,7 @@ pub mod policy;
 pub mod report;
 pub mod runtime;
 pub mod state;
+pub mod tenant;
 
 pub use config::HostConfig;
 pub use runtime::{CallOutput, Runtime};

@@ -111,7 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Commands { json } => {
-            let rt = Runtime::new(cfg, &plugin_path(cli.plugin.as_deref())?)?;
+            let rt = Runtime::new(cfg, &plugin_path(cli.plugin.as_deref())?).await?;
             let commands = rt.describe().await?;
             if json {
                 let all: Vec<_> = commands.iter().map(report::command_json).collect();
@@ -133,7 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     .with_context(|| format!("reading --args-file {}", file.display()))?,
                 (None, None) => "{}".to_owned(),
             };
-            let rt = Runtime::new(cfg, &plugin_path(cli.plugin.as_deref())?)?;
+            let rt = Runtime::new(cfg, &plugin_path(cli.plugin.as_deref())?).await?;
             let events = if quiet {
                 Arc::new(|_| {})
             } else {
