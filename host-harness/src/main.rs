@@ -30,6 +30,12 @@ struct Cli {
     /// TESTS AND DEMOS ONLY: send approved requests over plain HTTP to this loopback IP:PORT.
     #[arg(long, global = true, env = "THETA_TEST_UPSTREAM")]
     test_upstream: Option<String>,
+    /// Tenant policy file (TOML; see docs/tenants.example.toml). Calls run as `--tenant`.
+    #[arg(long, global = true, env = "THETA_TENANTS_FILE")]
+    tenants: Option<PathBuf>,
+    /// The tenant to run as (with --tenants).
+    #[arg(long, global = true, env = "THETA_TENANT", default_value = "default")]
+    tenant: String,
     /// Log level for the host's own diagnostics (error, warn, info, debug).
     #[arg(long, global = true, default_value = "warn")]
     log: String,
@@ -105,13 +111,38 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Some(addr) = &cli.test_upstream {
         cfg.upstream = theta_host::net::Upstream::TestServer(config::parse_test_upstream(addr)?);
     }
+    cfg.tenant = cli.tenant.clone();
+    let tenants = cli.tenants.clone();
+    let open = |cfg: HostConfig, plugin: Option<PathBuf>| async move {
+        let wasm = plugin_path(plugin.as_deref())?;
+        match tenants {
+            Some(file) => {
+                let policy = theta_host::tenant::file::load(&file)?;
+                if !policy.tenants.contains_key(&cfg.tenant) {
+                    bail!(
+                        "tenant `{}` is not in {} (it has: {})",
+                        cfg.tenant,
+                        file.display(),
+                        policy
+                            .tenants
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                Runtime::with_tenants(cfg, &wasm, policy).await
+            }
+            None => Runtime::new(cfg, &wasm).await,
+        }
+    };
     match cli.command {
         Command::Auth { json } => {
             print_auth(&cfg, json);
             Ok(0)
         }
         Command::Commands { json } => {
-            let rt = Runtime::new(cfg, &plugin_path(cli.plugin.as_deref())?).await?;
+            let rt = open(cfg, cli.plugin.clone()).await?;
             let commands = rt.describe().await?;
             if json {
                 let all: Vec<_> = commands.iter().map(report::command_json).collect();
@@ -133,7 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     .with_context(|| format!("reading --args-file {}", file.display()))?,
                 (None, None) => "{}".to_owned(),
             };
-            let rt = Runtime::new(cfg, &plugin_path(cli.plugin.as_deref())?).await?;
+            let rt = open(cfg, cli.plugin.clone()).await?;
             let events = if quiet {
                 Arc::new(|_| {})
             } else {

@@ -313,3 +313,14 @@ allowed_hosts = ["ondemand.thetaedgecloud.com"]
         }
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    #[test]
+    fn the_documented_example_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/tenants.example.toml");
+        let f = super::load(std::path::Path::new(path)).unwrap();
+        assert_eq!(f.tenants.len(), 3);
+        assert!(f.tenants["sandbox-trial"].dry_run);
+    }
+}
