@@ -1,0 +1,223 @@
+//! Multi-tenant host: grants, spend caps with a persistent ledger, rate limits, per-tenant concurrency,
+//! and isolation of a runaway tenant — all enforced in the host against the hostile guest, which sends
+//! whatever it likes.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use theta_host::Runtime;
+use theta_host::tenant::file::parse;
+
+const POLICY: &str = r#"
+[pricing.services]
+flux = 0.01
+
+[tenants.payer]
+commands = ["*"]
+effects = ["read", "mutate", "spend"]
+spend_cap_usd = 0.025
+
+[tenants.reader]
+commands = ["fetch", "env"]
+effects = ["read"]
+allowed_hosts = ["ondemand.thetaedgecloud.com"]
+
+[tenants.limited]
+commands = ["*"]
+effects = ["read"]
+requests_per_minute = 2
+
+[tenants.runaway]
+commands = ["*"]
+effects = ["read"]
+cpu_ms = 200
+memory_mib = 16
+max_concurrent_calls = 1
+"#;
+
+async fn host(fake: &fake_edgecloud::FakeEdgeCloud, policy: &str) -> Runtime {
+    let file = parse(policy, "e2e.toml").expect("policy parses");
+    Runtime::with_tenants(config_for(fake), &hostile_wasm(), file)
+        .await
+        .expect("host starts")
+}
+
+async fn fetch_as(rt: &Runtime, tenant: &str, args: Value) -> Result<Value, String> {
+    match rt
+        .invoke_as(tenant, "fetch", &args.to_string(), Arc::new(|_| {}))
+        .await
+        .expect("host survives")
+    {
+        Ok(json) => Ok(serde_json::from_str(&json).unwrap()),
+        Err(e) => Err(theta_host::report::error_text(&e)),
+    }
+}
+
+fn infer_flux() -> Value {
+    json!({"scheme":"https","authority":"ondemand.thetaedgecloud.com","path":"/infer_request/flux","method":"POST","body":"{\"input\":{\"prompt\":\"x\"},\"wait\":5}"})
+}
+
+fn list() -> Value {
+    json!({"scheme":"https","authority":"ondemand.thetaedgecloud.com","path":"/service/list","method":"GET"})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spend_cap_stops_paid_requests_before_they_are_sent() {
+    let fake = fake().await;
+    let rt = host(&fake, POLICY).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let out = fetch_as(&rt, "payer", infer_flux()).await.unwrap();
+        statuses.push(out);
+    }
+    assert_eq!(statuses[0]["status"], 200, "{:?}", statuses[0]);
+    assert_eq!(statuses[1]["status"], 200, "{:?}", statuses[1]);
+    for refused in &statuses[2..] {
+        let detail = refused["detail"].as_str().unwrap();
+        assert!(detail.contains("spend cap reached for tenant `payer`"), "{refused}");
+    }
+    let posts = fake.requests().iter().filter(|r| r.method == "POST").count();
+    assert_eq!(posts, 2, "only the two affordable requests reached Theta");
+    assert!((rt.spent_usd("payer") - 0.02).abs() < 1e-9, "{}", rt.spent_usd("payer"));
+    // The audit trail records the spend of each allowed paid request and the refusals.
+    let audit = audit_text(&rt);
+    assert_eq!(audit.matches("\"spend_usd\":0.01").count(), 2, "{audit}");
+    assert_eq!(audit.matches("\"decision\":\"limit\"").count(), 2, "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_theta_did_not_accept_give_the_money_back() {
+    let fake = fake().await;
+    let rt = host(&fake, POLICY).await;
+    fake.inject(fake_edgecloud::Fault {
+        matcher: fake_edgecloud::RouteMatch::any(),
+        kind: fake_edgecloud::FaultKind::no_instances(),
+        times: 5,
+    });
+    for _ in 0..5 {
+        let out = fetch_as(&rt, "payer", infer_flux()).await.unwrap();
+        assert_eq!(out["status"], 409, "{out}");
+    }
+    assert_eq!(rt.spent_usd("payer"), 0.0, "409s are not charged");
+    let out = fetch_as(&rt, "payer", infer_flux()).await.unwrap();
+    assert_eq!(out["status"], 200, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_concurrent_calls_cannot_both_take_the_last_cent() {
+    let fake = fake().await;
+    let rt = Arc::new(host(&fake, &POLICY.replace("0.025", "0.015")).await);
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let rt = rt.clone();
+            tokio::spawn(async move { fetch_as(&rt, "payer", infer_flux()).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        let out = t.await.unwrap().unwrap();
+        if out["status"] == 200 {
+            ok += 1;
+        } else {
+            assert!(out["detail"].as_str().unwrap().contains("spend cap"), "{out}");
+        }
+    }
+    assert_eq!(ok, 1, "exactly one of two concurrent calls may spend the last cent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ledger_survives_a_restart() {
+    let fake = fake().await;
+    let dir = std::env::temp_dir().join(format!("theta-e2e-ledger-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ledger = dir.join("spend.jsonl");
+    let policy = format!("ledger = {:?}\n{POLICY}", ledger.display().to_string());
+    {
+        let rt = host(&fake, &policy).await;
+        assert_eq!(fetch_as(&rt, "payer", infer_flux()).await.unwrap()["status"], 200);
+        assert_eq!(fetch_as(&rt, "payer", infer_flux()).await.unwrap()["status"], 200);
+    }
+    // A new host process: the cap already holds two cents of spend.
+    let rt = host(&fake, &policy).await;
+    assert!((rt.spent_usd("payer") - 0.02).abs() < 1e-9);
+    let out = fetch_as(&rt, "payer", infer_flux()).await.unwrap();
+    assert!(out["detail"].as_str().unwrap().contains("spend cap"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grants_are_checked_before_the_call_and_in_the_hook() {
+    let fake = fake().await;
+    let rt = host(&fake, POLICY).await;
+    // Before the call: `spin` is not granted to `reader`.
+    let err = fetch_or_command(&rt, "reader", "spin").await;
+    assert!(err.contains("not granted the command `spin`"), "{err}");
+    // In the hook: `reader` may fetch, but only reads, and only its host.
+    let out = fetch_as(&rt, "reader", infer_flux()).await.unwrap();
+    assert!(out["detail"].as_str().unwrap().contains("not granted paid requests"), "{out}");
+    let out = fetch_as(&rt, "reader", json!({"scheme":"https","authority":"controller.thetaedgecloud.com","path":"/deployment/list","method":"GET"})).await.unwrap();
+    assert!(out["detail"].as_str().unwrap().contains("not an allowed Theta host"), "{out}");
+    assert_eq!(fetch_as(&rt, "reader", list()).await.unwrap()["status"], 200);
+    // Unknown tenants are an error, not a default.
+    assert!(rt.invoke_as("mallory", "env", "{}", Arc::new(|_| {})).await.is_err());
+}
+
+async fn fetch_or_command(rt: &Runtime, tenant: &str, command: &str) -> String {
+    match rt.invoke_as(tenant, command, "{}", Arc::new(|_| {})).await.unwrap() {
+        Ok(v) => panic!("expected a refusal, got {v}"),
+        Err(e) => theta_host::report::error_text(&e),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_rate_is_limited_per_tenant() {
+    let fake = fake().await;
+    let rt = host(&fake, POLICY).await;
+    assert_eq!(fetch_as(&rt, "limited", list()).await.unwrap()["status"], 200);
+    assert_eq!(fetch_as(&rt, "limited", list()).await.unwrap()["status"], 200);
+    let out = fetch_as(&rt, "limited", list()).await.unwrap();
+    assert!(out["detail"].as_str().unwrap().contains("request rate of 2 per minute"), "{out}");
+    // Another tenant is unaffected.
+    assert_eq!(fetch_as(&rt, "reader", list()).await.unwrap()["status"], 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runaway_tenant_does_not_break_other_tenants() {
+    let fake = fake().await;
+    let rt = Arc::new(host(&fake, POLICY).await);
+    let spinner = {
+        let rt = rt.clone();
+        tokio::spawn(async move { rt.invoke_as("runaway", "spin", "{}", Arc::new(|_| {})).await })
+    };
+    let bomb = {
+        let rt = rt.clone();
+        tokio::spawn(async move {
+            // Second concurrent call of a tenant limited to one: refused, or (if the spinner has not
+            // started yet) the memory bomb itself, which the memory limit stops.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            rt.invoke_as("runaway", "alloc", "{}", Arc::new(|_| {})).await
+        })
+    };
+    // Meanwhile the reader's calls keep working.
+    let mut served = 0;
+    for _ in 0..20 {
+        assert_eq!(fetch_as(&rt, "reader", list()).await.unwrap()["status"], 200);
+        served += 1;
+    }
+    let spin = spinner.await.unwrap();
+    let err = spin.expect_err("the spinner is stopped");
+    assert!(format!("{err:#}").contains("CPU budget"), "{err:#}");
+    match bomb.await.unwrap() {
+        Ok(Err(refused)) => {
+            let text = theta_host::report::error_text(&refused);
+            assert!(text.contains("calls running"), "{text}");
+        }
+        Ok(Ok(v)) => panic!("the memory bomb finished: {v}"),
+        Err(e) => {
+            let text = format!("{e:#}");
+            assert!(text.contains("trapped") || text.contains("memory"), "{text}");
+        }
+    }
+    println!("reader calls served while a runaway tenant spun: {served}/20");
+}
