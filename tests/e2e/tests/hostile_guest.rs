@@ -10,15 +10,15 @@ use std::sync::Arc;
 use theta_host::net::Upstream;
 use theta_host::{HostConfig, Runtime};
 
-fn hostile(cfg: HostConfig) -> Runtime {
-    Runtime::new(cfg, &hostile_wasm()).expect("hostile guest loads")
+async fn hostile(cfg: HostConfig) -> Runtime {
+    Runtime::new(cfg, &hostile_wasm()).await.expect("hostile guest loads")
 }
 
 async fn fetch(rt: &Runtime, args: Value) -> Value {
     let out = rt
         .invoke("fetch", &args.to_string(), Arc::new(|_| {}))
         .await
-        .expect("host survives");
+        .expect("host survives").await;
     serde_json::from_str(&out.expect("hostile fetch reports its outcome")).unwrap()
 }
 
@@ -37,7 +37,7 @@ enum Expect {
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_requests_are_refused_by_the_host() {
     let fake = fake().await;
-    let rt = hostile(config_for(&fake));
+    let rt = hostile(config_for(&fake)).await;
     let h = "ondemand.thetaedgecloud.com";
     let cases: Vec<(&str, Value, Expect)> = vec![
         ("baseline: allowed host, HTTPS", req("https", h, "/service/list"), Expect::Status(200)),
@@ -103,7 +103,7 @@ async fn the_guest_environment_holds_no_secret() {
     let fake = fake().await;
     let mut cfg = config_for(&fake);
     cfg.passthrough.push(("THETA_EC_PROJECT_ID".into(), "prj_demo".into()));
-    let rt = hostile(cfg);
+    let rt = hostile(cfg).await;
     let out = rt.invoke("env", "{}", Arc::new(|_| {})).await.unwrap().unwrap();
     assert!(!out.contains(TOKEN), "the guest saw the token: {out}");
     let env: Value = serde_json::from_str(&out).unwrap();
@@ -121,7 +121,7 @@ async fn dry_run_refuses_posts_at_the_host_but_lets_reads_through() {
     let fake = fake().await;
     let mut cfg = config_for(&fake);
     cfg.policy.dry_run = true;
-    let rt = hostile(cfg);
+    let rt = hostile(cfg).await;
     let h = "ondemand.thetaedgecloud.com";
     for method in ["POST", "PUT", "DELETE", "PATCH"] {
         let out = fetch(&rt, json!({"scheme":"https","authority":h,"path":"/infer_request/flux","method":method,"body":"{\"input\":{}}"})).await;
@@ -136,7 +136,7 @@ async fn dry_run_refuses_posts_at_the_host_but_lets_reads_through() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_injects_the_key_and_refuses_without_one() {
     let fake = fake().await;
-    let rt = hostile(config_for(&fake));
+    let rt = hostile(config_for(&fake)).await;
     let out = fetch(&rt, json!({"scheme":"https","authority":"ondemand.thetaedgecloud.com","path":"/infer_request/flux","method":"POST","body":"{\"input\":{\"prompt\":\"x\"},\"wait\":5}"})).await;
     assert_eq!(out["status"], 200, "{out}");
     let seen = fake.requests();
@@ -146,7 +146,7 @@ async fn the_host_injects_the_key_and_refuses_without_one() {
     // No credential configured: refused at the host, naming the variable; nothing sent.
     let mut cfg = config_for(&fake);
     cfg.credentials = Default::default();
-    let rt = hostile(cfg);
+    let rt = hostile(cfg).await;
     fake.clear_requests();
     let out = fetch(&rt, json!({"scheme":"https","authority":"ondemand.thetaedgecloud.com","path":"/infer_request/flux","method":"POST","body":"{}"})).await;
     assert!(out["detail"].as_str().unwrap().contains("missing-credential THETA_ONDEMAND_API_TOKEN"), "{out}");
@@ -169,7 +169,7 @@ async fn names_that_resolve_to_private_addresses_are_refused_before_connecting()
         ("x.tec-s1.onthetaedgecloud.com".to_owned(), vec!["::ffff:192.168.0.1".parse().unwrap()]),
         ("y.thetaedgecloud.com".to_owned(), vec!["8.8.8.8".parse().unwrap(), "fd00::1".parse().unwrap()]),
     ]);
-    let rt = hostile(cfg);
+    let rt = hostile(cfg).await;
     let mut refused = 0;
     for (host, ip) in [
         ("ondemand.thetaedgecloud.com", "127.0.0.1"),
@@ -192,7 +192,7 @@ async fn runaway_guests_are_stopped_with_a_clear_error() {
     let mut cfg = config_for(&fake);
     cfg.limits.cpu = std::time::Duration::from_millis(300);
     cfg.limits.memory_bytes = 32 << 20;
-    let rt = hostile(cfg);
+    let rt = hostile(cfg).await;
     let err = rt.invoke("spin", "{}", Arc::new(|_| {})).await.expect_err("spin must be stopped");
     assert!(format!("{err:#}").contains("CPU budget"), "{err:#}");
     let err = rt.invoke("alloc", "{}", Arc::new(|_| {})).await.expect_err("alloc must be stopped");

@@ -69,8 +69,8 @@ pub fn config_for(fake: &FakeEdgeCloud) -> HostConfig {
     cfg
 }
 
-pub fn runtime(cfg: HostConfig) -> Runtime {
-    Runtime::new(cfg, &plugin_wasm()).expect("plugin loads")
+pub async fn runtime(cfg: HostConfig) -> Runtime {
+    Runtime::new(cfg, &plugin_wasm()).await.expect("plugin loads")
 }
 
 /// The outcome of one invoke, with the events it emitted.
