@@ -1,0 +1,478 @@
+//! `theta-bench`: what the sandbox costs. Every figure is a ratio against a baseline measured in the same
+//! run on the same machine (native Rust against the same fake EdgeCloud, or the other allocator), so the
+//! numbers compare across machines. Run: `cargo run --release -p theta-bench -- [--write BENCHMARKS.md]`.
+
+use anyhow::Context;
+use fake_edgecloud::{FakeConfig, FakeEdgeCloud};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use theta_host::credentials::{Credential, Credentials, Family, Injection, Secret};
+use theta_host::events::GuestEvent;
+use theta_host::net::Upstream;
+use theta_host::{HostConfig, Runtime};
+
+const TOKEN: &str = "bench-token-0123456789";
+
+struct Row {
+    what: String,
+    sandbox: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+}
+
+fn row(what: &str, sandbox: String, baseline: String, ratio: f64, target: &str) -> Row {
+    Row {
+        what: what.into(),
+        sandbox,
+        baseline,
+        ratio: format!("{ratio:.2}×"),
+        target: target.into(),
+    }
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn percentile(v: &[Duration], p: f64) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn plugin() -> PathBuf {
+    root().join("target/wasm32-wasip2/plugin-release/theta_plugin.wasm")
+}
+
+fn config(fake: &FakeEdgeCloud) -> HostConfig {
+    let mut cfg = HostConfig::empty();
+    let mut creds = Credentials::default();
+    creds.insert(
+        Family::OnDemand,
+        Credential {
+            variable: "THETA_ONDEMAND_API_TOKEN",
+            injection: Injection::Bearer(Secret::new(TOKEN)),
+        },
+    );
+    cfg.credentials = creds;
+    cfg.upstream = Upstream::TestServer(fake.addr());
+    cfg.cache_dir = Some(std::env::temp_dir().join("theta-bench-cache"));
+    cfg
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let write = std::env::args()
+        .skip_while(|a| a != "--write")
+        .nth(1)
+        .map(PathBuf::from);
+    let wasm = plugin();
+    anyhow::ensure!(wasm.exists(), "build the plugin first: scripts/build-wasm.sh");
+    let fake = FakeEdgeCloud::start(FakeConfig {
+        ondemand_token: TOKEN.into(),
+        token_delay: Duration::ZERO,
+        ..FakeConfig::default()
+    })
+    .await?;
+    let mut rows = Vec::new();
+    rows.push(cold_start(&wasm)?);
+    rows.extend(instantiate(&fake, &wasm).await?);
+    rows.push(one_call(&fake, &wasm).await?);
+    rows.extend(sse_chat(&fake, &wasm).await?);
+    rows.push(concurrent(&fake, &wasm).await?);
+    let size = std::fs::metadata(&wasm)?.len();
+    rows.push(row(
+        "plugin size (plugin-release profile)",
+        format!("{size} bytes"),
+        "target 153600 bytes".into(),
+        size as f64 / 153_600.0,
+        "≤ 1.00× of 150 KB",
+    ));
+    rows.push(Row {
+        what: "official on-demand MCP server (npm)".into(),
+        sandbox: "see MCP tests".into(),
+        baseline: "not runnable here".into(),
+        ratio: "—".into(),
+        target: "npm answers 404 for @thetalabs/on-demand-api-mcp from this machine's registry".into(),
+    });
+
+    let table = render(&rows);
+    println!("{table}");
+    if let Some(path) = write {
+        write_report(&path, &table)?;
+        println!("wrote {}", path.display());
+    }
+    fake.shutdown().await;
+    Ok(())
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| measurement | sandbox | baseline (same run) | ratio | target |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r.what, r.sandbox, r.baseline, r.ratio, r.target
+        ));
+    }
+    out
+}
+
+fn write_report(path: &Path, table: &str) -> anyhow::Result<()> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned()))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| format!("{:.1} GiB", kb as f64 / 1048576.0))
+        .unwrap_or_default();
+    let text = format!(
+        "# Benchmarks\n\nProduced by `cargo run --release -p theta-bench -- --write BENCHMARKS.md` \
+         (after `scripts/build-wasm.sh`). Every ratio is against a baseline measured in the same run.\n\n\
+         Machine: {cpu}, {cores} cores, {mem} RAM, {}.\n\n{table}\n",
+        std::env::consts::OS
+    );
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Loading the precompiled component from disk vs compiling it from scratch.
+fn cold_start(wasm: &Path) -> anyhow::Result<Row> {
+    let mut cfg = wasmtime::Config::new();
+    cfg.wasm_component_model(true).epoch_interruption(true);
+    let engine = wasmtime::Engine::new(&cfg)?;
+    let bytes = std::fs::read(wasm)?;
+    let compile = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            wasmtime::component::Component::new(&engine, &bytes).map(|_| t.elapsed())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let compile = median(compile);
+    let component = wasmtime::component::Component::new(&engine, &bytes)?;
+    let file = std::env::temp_dir().join("theta-bench-plugin.cwasm");
+    std::fs::write(&file, component.serialize()?)?;
+    let mut loads = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        // SAFETY: written just above by this process with the same engine configuration.
+        let c = unsafe { wasmtime::component::Component::deserialize_file(&engine, &file)? };
+        loads.push(t.elapsed());
+        drop(c);
+    }
+    let load = median(loads);
+    Ok(row(
+        "cold start: load precompiled component",
+        ms(load),
+        format!("compile from scratch {}", ms(compile)),
+        load.as_secs_f64() / compile.as_secs_f64(),
+        "≪ 1",
+    ))
+}
+
+/// A fresh store + instance per call, pooling vs on-demand allocation.
+async fn instantiate(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Vec<Row>> {
+    let mut pooled_cfg = config(fake);
+    pooled_cfg.pooling_instances = Some(64);
+    pooled_cfg.limits.memory_bytes = 64 << 20;
+    let pooled = Runtime::new(pooled_cfg, wasm).await?;
+    let on_demand = Runtime::new(config(fake), wasm).await?;
+    let time = |rt: Runtime| async move {
+        let n = 2000;
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let pair = rt.instantiate("bench", Arc::new(|_| {})).await?;
+            samples.push(t.elapsed());
+            drop(pair);
+        }
+        anyhow::Ok(median(samples))
+    };
+    let p = time(pooled).await?;
+    let o = time(on_demand).await?;
+    Ok(vec![row(
+        "instantiate per call (fresh Store + instance), pooling",
+        us(p),
+        format!("on-demand allocator {}", us(o)),
+        p.as_secs_f64() / o.as_secs_f64(),
+        "pooled ≤ 15 µs",
+    )])
+}
+
+fn native_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client")
+}
+
+async fn native_status(client: &reqwest::Client, fake: &FakeEdgeCloud, id: &str) -> anyhow::Result<()> {
+    let resp = client
+        .get(format!("{}/infer_request/{id}", fake.base_url()))
+        .header("host", "ondemand.thetaedgecloud.com")
+        .bearer_auth(TOKEN)
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().is_success(), "status {}", resp.status());
+    let body = resp.bytes().await?;
+    let v: serde_json::Value = serde_json::from_slice(&body)?;
+    anyhow::ensure!(v["body"]["infer_requests"][0]["id"] == id);
+    Ok(())
+}
+
+async fn make_request(rt: &Runtime) -> anyhow::Result<String> {
+    let out = rt
+        .invoke(
+            "infer",
+            r#"{"service":"flux","input":{"prompt":"bench"},"wait":5}"#,
+            Arc::new(|_| {}),
+        )
+        .await?
+        .map_err(|e| anyhow::anyhow!(theta_host::report::error_text(&e)))?;
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    Ok(v["id"].as_str().context("request id")?.to_owned())
+}
+
+/// One on-demand read through guest → policy hook → fake, vs the same request from native Rust.
+async fn one_call(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Row> {
+    let mut cfg = config(fake);
+    cfg.pooling_instances = Some(64);
+    cfg.limits.memory_bytes = 64 << 20;
+    let rt = Runtime::new(cfg, wasm).await?;
+    let id = make_request(&rt).await?;
+    let args = serde_json::json!({ "request_id": id }).to_string();
+    let n = 400;
+    let mut sandbox = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        rt.invoke("get_request_status", &args, Arc::new(|_| {}))
+            .await?
+            .map_err(|e| anyhow::anyhow!(theta_host::report::error_text(&e)))?;
+        sandbox.push(t.elapsed());
+    }
+    let client = native_client();
+    let mut native = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        native_status(&client, fake, &id).await?;
+        native.push(t.elapsed());
+    }
+    let (s, b) = (median(sandbox), median(native));
+    Ok(row(
+        "one on-demand call (get_request_status), median",
+        us(s),
+        format!("native reqwest keep-alive {}", us(b)),
+        s.as_secs_f64() / b.as_secs_f64(),
+        "≤ 1.5×",
+    ))
+}
+
+/// Streamed qwen3 chat: time to first token and tokens per second, sandbox vs native SSE parsing.
+async fn sse_chat(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Vec<Row>> {
+    let rt = Runtime::new(config(fake), wasm).await?;
+    let prompt = (0..400).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+    let args = serde_json::json!({"messages": [{"role": "user", "content": prompt}]}).to_string();
+    let mut s_ttft = Vec::new();
+    let mut s_rate = Vec::new();
+    for _ in 0..5 {
+        let first: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let count = Arc::new(Mutex::new(0usize));
+        let (f, c) = (first.clone(), count.clone());
+        let t = Instant::now();
+        rt.invoke(
+            "theta.ondemand.chat",
+            &args,
+            Arc::new(move |e| {
+                if let GuestEvent::Token { .. } = e {
+                    f.lock().unwrap().get_or_insert_with(Instant::now);
+                    *c.lock().unwrap() += 1;
+                }
+            }),
+        )
+        .await?
+        .map_err(|e| anyhow::anyhow!(theta_host::report::error_text(&e)))?;
+        let end = Instant::now();
+        let first = first.lock().unwrap().context("no token arrived")?;
+        let tokens = *count.lock().unwrap();
+        s_ttft.push(first - t);
+        s_rate.push(tokens as f64 / (end - first).as_secs_f64().max(1e-9));
+    }
+    let client = native_client();
+    let body = serde_json::json!({"input": {"messages": [{"role": "user", "content": prompt}], "stream": true}});
+    let mut n_ttft = Vec::new();
+    let mut n_rate = Vec::new();
+    for _ in 0..5 {
+        use futures_util::StreamExt;
+        let t = Instant::now();
+        let resp = client
+            .post(format!("{}/infer_request/qwen3?wait=60", fake.base_url()))
+            .header("host", "ondemand.thetaedgecloud.com")
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await?;
+        let mut stream = resp.bytes_stream();
+        let mut buf = String::new();
+        let mut first = None;
+        let mut tokens = 0usize;
+        while let Some(chunk) = stream.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk?));
+            while let Some(end) = buf.find("\n\n") {
+                let event: String = buf.drain(..end + 2).collect();
+                for line in event.lines() {
+                    let Some(data) = line.strip_prefix("data: ") else { continue };
+                    if data == "[DONE]" {
+                        continue;
+                    }
+                    let v: serde_json::Value = serde_json::from_str(data)?;
+                    if v["choices"][0]["delta"]["content"].as_str().is_some_and(|s| !s.is_empty()) {
+                        first.get_or_insert_with(Instant::now);
+                        tokens += 1;
+                    }
+                }
+            }
+        }
+        let end = Instant::now();
+        let first = first.context("no native token")?;
+        n_ttft.push(first - t);
+        n_rate.push(tokens as f64 / (end - first).as_secs_f64().max(1e-9));
+    }
+    let mid = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (st, nt) = (median(s_ttft), median(n_ttft));
+    let (sr, nr) = (mid(s_rate), mid(n_rate));
+    Ok(vec![
+        row(
+            "SSE chat: time to first token (incl. instantiate)",
+            ms(st),
+            format!("native {}", ms(nt)),
+            st.as_secs_f64() / nt.as_secs_f64(),
+            "—",
+        ),
+        row(
+            "SSE chat: tokens per second",
+            format!("{sr:.0} tok/s"),
+            format!("native {nr:.0} tok/s"),
+            sr / nr,
+            "—",
+        ),
+    ])
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// 1,000 concurrent calls from 20 tenants: throughput, p50/p99, peak RSS, vs 1,000 native requests.
+async fn concurrent(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Row> {
+    let tenants = 20;
+    let mut policy = String::new();
+    for t in 0..tenants {
+        policy.push_str(&format!(
+            "[tenants.t{t}]\ncommands = [\"*\"]\neffects = [\"read\", \"mutate\", \"spend\"]\nspend_cap_usd = 100.0\nmax_concurrent_calls = 1000\n"
+        ));
+    }
+    let file = theta_host::tenant::file::parse(&policy, "bench")?;
+    let rt = Arc::new(Runtime::with_tenants(config(fake), wasm, file).await?);
+    let id = {
+        let out = rt
+            .invoke_as("t0", "infer", r#"{"service":"flux","input":{"prompt":"b"},"wait":5}"#, Arc::new(|_| {}))
+            .await?
+            .map_err(|e| anyhow::anyhow!(theta_host::report::error_text(&e)))?;
+        serde_json::from_str::<serde_json::Value>(&out)?["id"].as_str().context("id")?.to_owned()
+    };
+    let args = Arc::new(serde_json::json!({ "request_id": id }).to_string());
+    let n = 1000;
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (rt, args) = (rt.clone(), args.clone());
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let out = rt
+                    .invoke_as(&format!("t{}", i % tenants), "get_request_status", &args, Arc::new(|_| {}))
+                    .await;
+                (start.elapsed(), matches!(out, Ok(Ok(_))))
+            })
+        })
+        .collect();
+    let mut lat = Vec::with_capacity(n);
+    let mut ok = 0;
+    for task in tasks {
+        let (d, good) = task.await?;
+        lat.push(d);
+        ok += usize::from(good);
+    }
+    let sandbox_wall = t.elapsed();
+    let rss = peak_rss_mib();
+
+    let client = native_client();
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (client, id) = (client.clone(), id.clone());
+            let base = fake.base_url();
+            tokio::spawn(async move {
+                client
+                    .get(format!("{base}/infer_request/{id}"))
+                    .header("host", "ondemand.thetaedgecloud.com")
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status())
+                    .is_ok()
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await?;
+    }
+    let native_wall = t.elapsed();
+    let sandbox_tput = n as f64 / sandbox_wall.as_secs_f64();
+    let native_tput = n as f64 / native_wall.as_secs_f64();
+    Ok(row(
+        "1,000 concurrent calls, 20 tenants: throughput",
+        format!(
+            "{sandbox_tput:.0} calls/s ({ok}/{n} ok), p50 {}, p99 {}, peak RSS {rss:.0} MiB",
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.99))
+        ),
+        format!("native {native_tput:.0} req/s"),
+        sandbox_tput / native_tput,
+        "peak RSS < 1024 MiB",
+    ))
+}
