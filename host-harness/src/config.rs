@@ -98,6 +98,14 @@ impl HostConfig {
         let mut cfg = Self::empty();
         cfg.credentials = Credentials::from_lookup(&get);
         cfg.policy.dry_run = get("THETA_DRY_RUN").is_some_and(|v| truthy(&v));
+        if cfg
+            .credentials
+            .get(crate::credentials::Family::Video)
+            .is_some()
+            || get("THETA_ALLOW_VIDEO_API").is_some_and(|v| truthy(&v))
+        {
+            cfg.policy.allowlist = cfg.policy.allowlist.clone().with_video_api();
+        }
         for var in BASE_URL_VARS {
             if let Some(value) = get(var).filter(|v| !v.trim().is_empty()) {
                 let uri: http::Uri = value

@@ -37,6 +37,8 @@ pub enum Family {
     Controller,
     /// A dedicated deployment's endpoint (`THETA_INFERENCE_ENDPOINT`): Bearer or Basic.
     DedicatedInference,
+    /// The Theta Video API (`api.thetavideoapi.com`): `x-tva-sa-id` + `x-tva-sa-secret`.
+    Video,
     /// Hosts that need no credential (e.g. output buckets).
     Public,
 }
@@ -47,6 +49,7 @@ impl Family {
             Family::OnDemand => "on-demand",
             Family::Controller => "controller",
             Family::DedicatedInference => "dedicated-inference",
+            Family::Video => "video",
             Family::Public => "public",
         }
     }
@@ -62,6 +65,8 @@ pub const CONTROLLER_KEY_VAR: &str = "THETA_EC_API_KEY";
 pub const INFERENCE_TOKEN_VAR: &str = "THETA_INFERENCE_AUTH_TOKEN";
 pub const INFERENCE_USER_VAR: &str = "THETA_INFERENCE_AUTH_USER";
 pub const INFERENCE_PASS_VAR: &str = "THETA_INFERENCE_AUTH_PASS";
+pub const VIDEO_ID_VAR: &str = "THETA_VIDEO_SA_ID";
+pub const VIDEO_SECRET_VAR: &str = "THETA_VIDEO_SA_SECRET";
 
 /// Every credential variable the host reads. None of them is ever passed to the guest.
 pub const SECRET_VARS: [&str; 8] = [
@@ -80,7 +85,15 @@ pub const SECRET_VARS: [&str; 8] = [
 pub enum Injection {
     Bearer(Secret),
     ApiKey(Secret),
-    Basic { user: Secret, pass: Secret },
+    Basic {
+        user: Secret,
+        pass: Secret,
+    },
+    /// Service-account id and secret headers (Theta Video API).
+    VideoServiceAccount {
+        id: Secret,
+        secret: Secret,
+    },
 }
 
 /// A configured credential: where it came from (a variable name) and how to inject it.
@@ -144,6 +157,18 @@ impl Credentials {
                 },
             );
         }
+        if let (Some(id), Some(secret)) = (non_empty(VIDEO_ID_VAR), non_empty(VIDEO_SECRET_VAR)) {
+            by_family.insert(
+                Family::Video,
+                Credential {
+                    variable: VIDEO_SECRET_VAR,
+                    injection: Injection::VideoServiceAccount {
+                        id: Secret::new(id.trim()),
+                        secret: Secret::new(secret.trim()),
+                    },
+                },
+            );
+        }
         Self { by_family }
     }
 
@@ -167,6 +192,7 @@ impl Credentials {
             .flat_map(|c| match &c.injection {
                 Injection::Bearer(s) | Injection::ApiKey(s) => vec![s.expose()],
                 Injection::Basic { user, pass } => vec![user.expose(), pass.expose()],
+                Injection::VideoServiceAccount { secret, .. } => vec![secret.expose()],
             })
             .filter(|v| v.len() >= 4)
             .collect()
@@ -193,6 +219,7 @@ pub fn variable_for(family: Family) -> &'static str {
         Family::OnDemand => ONDEMAND_TOKEN_VARS[0],
         Family::Controller => CONTROLLER_KEY_VAR,
         Family::DedicatedInference => INFERENCE_TOKEN_VAR,
+        Family::Video => VIDEO_SECRET_VAR,
         Family::Public => "",
     }
 }
@@ -279,5 +306,6 @@ pub fn status_rows(creds: &Credentials) -> Vec<StatusRow> {
             Family::DedicatedInference,
             "THETA_INFERENCE_AUTH_TOKEN or THETA_INFERENCE_AUTH_USER + _PASS",
         ),
+        row(Family::Video, "THETA_VIDEO_SA_ID and THETA_VIDEO_SA_SECRET"),
     ]
 }

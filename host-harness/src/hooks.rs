@@ -326,6 +326,14 @@ fn inject(headers: &mut http::HeaderMap, injection: &Injection) -> Result<(), Ht
             v.set_sensitive(true);
             headers.insert("x-api-key", v);
         }
+        Injection::VideoServiceAccount { id, secret } => {
+            let mut v = HeaderValue::from_str(id.expose()).map_err(invalid)?;
+            v.set_sensitive(true);
+            headers.insert("x-tva-sa-id", v);
+            let mut v = HeaderValue::from_str(secret.expose()).map_err(invalid)?;
+            v.set_sensitive(true);
+            headers.insert("x-tva-sa-secret", v);
+        }
         Injection::Basic { user, pass } => {
             use base64::Engine;
             let encoded = base64::engine::general_purpose::STANDARD.encode(format!(

@@ -15,6 +15,10 @@ pub const DEFAULT_ALLOWED_HOSTS: [&str; 4] = [
     "*.onthetaedgecloud.com",
 ];
 
+/// The Theta Video API lives outside Theta's EdgeCloud domains; it is allowed only when configured
+/// (`THETA_VIDEO_SA_ID` set, or named in a tenant's `allowed_hosts`).
+pub const VIDEO_API_HOST: &str = "api.thetavideoapi.com";
+
 /// Longest path-and-query accepted, in bytes.
 pub const MAX_PATH_AND_QUERY: usize = 8 * 1024;
 
@@ -85,7 +89,7 @@ impl Allowlist {
             let name = match &pattern {
                 HostPattern::Exact(n) | HostPattern::Subdomains(n) => n,
             };
-            if !roots.iter().any(|r| r.matches(name)) {
+            if !roots.iter().any(|r| r.matches(name)) && name != VIDEO_API_HOST {
                 return Err(format!(
                     "allowed host pattern `{}` is outside thetaedgecloud.com / onthetaedgecloud.com",
                     p.as_ref()
@@ -102,6 +106,15 @@ impl Allowlist {
     /// The default allowlist: Theta's domains, port 443 only.
     pub fn theta_default() -> Self {
         Self::new(&DEFAULT_ALLOWED_HOSTS, Vec::new()).expect("built-in patterns are valid")
+    }
+
+    /// The default allowlist plus the Theta Video API host.
+    pub fn with_video_api(mut self) -> Self {
+        let video = HostPattern::Exact(VIDEO_API_HOST.to_owned());
+        if !self.patterns.contains(&video) {
+            self.patterns.push(video);
+        }
+        self
     }
 
     pub fn allows_host(&self, host: &str) -> bool {
@@ -264,6 +277,13 @@ mod tests {
     #[test]
     fn patterns_cannot_widen_past_theta() {
         assert!(Allowlist::new(&["*.evil.example"], vec![]).is_err());
+        assert!(Allowlist::new(&["*.thetavideoapi.com"], vec![]).is_err());
+        assert!(!Allowlist::theta_default().allows_host(VIDEO_API_HOST));
+        assert!(
+            Allowlist::theta_default()
+                .with_video_api()
+                .allows_host(VIDEO_API_HOST)
+        );
         assert!(Allowlist::new(&["ondemand.thetaedgecloud.com"], vec![]).is_ok());
         let narrow = Allowlist::new(&["ondemand.thetaedgecloud.com"], vec![]).unwrap();
         assert!(!narrow.allows_host("controller.thetaedgecloud.com"));

@@ -51,6 +51,8 @@ pub fn classify(
         Family::OnDemand
     } else if CONTROLLER_HOSTS.contains(&host) {
         Family::Controller
+    } else if host == crate::policy::allowlist::VIDEO_API_HOST {
+        Family::Video
     } else if inference_host == Some(host) {
         Family::DedicatedInference
     } else {
@@ -77,6 +79,8 @@ pub fn classify(
             }
             Family::Controller if path.ends_with("/start") => Effect::Spend,
             Family::DedicatedInference => Effect::Spend,
+            // Encoding a video is billed; uploads, streams and ingestor selection are free.
+            Family::Video if *method == Method::POST && path == "/video" => Effect::Spend,
             _ => Effect::Mutate,
         }
     };
@@ -84,6 +88,7 @@ pub fn classify(
     let needs_credential = match family {
         Family::OnDemand => !(read && path.starts_with("/service/")),
         Family::Controller => !(read && path.starts_with("/resource/vm/list")),
+        Family::Video => true,
         Family::DedicatedInference | Family::Public => false,
     };
     Classified {
