@@ -47,16 +47,17 @@ pub struct CallContext {
     pub call_id: u64,
 }
 
-/// The hooks of one call's store.
-pub struct PolicyHooks {
+/// One call's view of the outbound boundary: every request the call makes goes through
+/// [`CallOutbound::send`], whichever guest interface it came from (`wasi:http`, or a host `http-request`).
+pub struct CallOutbound {
     shared: Arc<SharedOutbound>,
     tenant: Arc<TenantOutbound>,
     call: Arc<CallContext>,
     limits: CallLimits,
-    requests: Arc<AtomicU32>,
+    requests: AtomicU32,
 }
 
-impl PolicyHooks {
+impl CallOutbound {
     pub fn new(
         shared: Arc<SharedOutbound>,
         tenant: Arc<TenantOutbound>,
@@ -68,8 +69,47 @@ impl PolicyHooks {
             tenant,
             call: Arc::new(call),
             limits,
-            requests: Arc::default(),
+            requests: AtomicU32::new(0),
         }
+    }
+
+    /// Checks, sends and audits one request; refusals come back as `InternalError("theta-policy ...")`.
+    pub async fn send(
+        &self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<http::Response<wasmtime_wasi_http::WasiBody>, HttpError> {
+        let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        send(
+            &self.shared,
+            &self.tenant,
+            &self.call,
+            &self.limits,
+            n,
+            request,
+            options,
+        )
+        .await
+        .map(|(response, ())| response)
+    }
+
+    /// Whether the host holds a credential for this family (names only ever leave the host).
+    pub fn credential_configured(&self, variable: &str) -> bool {
+        self.shared
+            .credentials
+            .configured_variables()
+            .contains(&variable)
+    }
+}
+
+/// The `wasi:http` hooks of one call's store.
+pub struct PolicyHooks {
+    outbound: Arc<CallOutbound>,
+}
+
+impl PolicyHooks {
+    pub fn new(outbound: Arc<CallOutbound>) -> Self {
+        Self { outbound }
     }
 }
 
@@ -99,13 +139,9 @@ impl WasiHttpHooks for PolicyHooks {
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
-        let shared = self.shared.clone();
-        let tenant = self.tenant.clone();
-        let call = self.call.clone();
-        let limits = self.limits.clone();
-        let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let outbound = self.outbound.clone();
         Box::new(async move {
-            let (response, _) = send(&shared, &tenant, &call, &limits, n, request, options).await?;
+            let response = outbound.send(request, options).await?;
             Ok((
                 response,
                 Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,

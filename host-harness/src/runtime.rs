@@ -6,7 +6,7 @@ use crate::audit::AuditSink;
 use crate::bindings::{Plugin, PluginPre, ThetaError};
 use crate::config::HostConfig;
 use crate::events::EventCallback;
-use crate::hooks::{CallContext, PolicyHooks, SharedOutbound, TenantOutbound};
+use crate::hooks::{CallContext, CallOutbound, PolicyHooks, SharedOutbound, TenantOutbound};
 use crate::limits::EpochTicker;
 use crate::net::OutboundClient;
 use crate::policy::{Effect, OutboundPolicy};
@@ -281,12 +281,12 @@ impl Runtime {
             command: command.to_owned(),
             call_id: self.next_call.fetch_add(1, Ordering::Relaxed),
         };
-        let hooks = PolicyHooks::new(
+        let hooks = PolicyHooks::new(Arc::new(CallOutbound::new(
             self.shared.clone(),
             tenant.outbound.clone(),
             call,
             limits.clone(),
-        );
+        )));
         let state = CallState::new(
             &self.guest_env,
             hooks,
