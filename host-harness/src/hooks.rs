@@ -111,6 +111,10 @@ impl PolicyHooks {
     pub fn new(outbound: Arc<CallOutbound>) -> Self {
         Self { outbound }
     }
+
+    pub fn outbound(&self) -> &Arc<CallOutbound> {
+        &self.outbound
+    }
 }
 
 type SendFuture = Box<

@@ -19,6 +19,7 @@ pub mod net;
 pub mod policy;
 pub mod report;
 pub mod runtime;
+pub mod sandbox;
 pub mod state;
 pub mod tenant;
 

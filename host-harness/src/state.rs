@@ -12,6 +12,7 @@ pub struct CallState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: PolicyHooks,
+    events: EventCallback,
     pub limits: StoreLimits,
     /// Epoch ticks this call has spent running guest code.
     pub cpu_ticks: u64,
@@ -30,7 +31,7 @@ impl CallState {
         // No inherited env, args, stdio, files or sockets: only what is given here.
         builder
             .envs(env)
-            .stderr(EventStream::new(events))
+            .stderr(EventStream::new(events.clone()))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
@@ -39,6 +40,7 @@ impl CallState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks,
+            events,
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
                 .instances(4)
@@ -49,6 +51,21 @@ impl CallState {
             cpu_ticks: 0,
             cpu_budget_ticks,
         }
+    }
+}
+
+impl CallState {
+    /// The call's outbound boundary (for host interfaces other than `wasi:http`).
+    pub fn outbound(&self) -> &std::sync::Arc<crate::hooks::CallOutbound> {
+        self.hooks.outbound()
+    }
+
+    pub fn events(&self) -> &EventCallback {
+        &self.events
+    }
+
+    pub fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 
