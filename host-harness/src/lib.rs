@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod demo;
 pub mod events;
 pub mod hooks;
+pub mod ironclaw;
 pub mod limits;
 pub mod net;
 pub mod policy;

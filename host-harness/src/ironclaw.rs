@@ -1,0 +1,258 @@
+//! A host for IronClaw's `near:agent/sandboxed-tool` world (0.4.0), so the IronClaw build of the plugin
+//! is exercised under the same rules as the main one: its `http-request` import goes through the same
+//! [`crate::hooks::CallOutbound`] (allowlist, public addresses, credentials, dry-run, spend, audit).
+//! IronClaw's own host does the same job in production; this one exists to test the artifact.
+
+use crate::config::HostConfig;
+use crate::events::{EventCallback, GuestEvent};
+use crate::sandbox::{LoadReport, Sandbox, bounded};
+use crate::state::CallState;
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use std::path::Path;
+use std::time::Duration;
+use wasmtime::component::Linker;
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit/deps/near-agent",
+        world: "near:agent/sandboxed-tool",
+        imports: { default: async },
+        exports: { default: async },
+        require_store_data_send: true,
+    });
+}
+
+pub use generated::exports::near::agent::tool::{Request, Response};
+use generated::near::agent::host::{self, HttpResponse, LogLevel};
+use generated::{SandboxedTool, SandboxedToolPre};
+
+/// Largest response body handed to the tool (IronClaw caps responses too).
+const MAX_BODY: usize = 16 << 20;
+
+pub struct IronclawRuntime {
+    sandbox: Sandbox,
+    pre: SandboxedToolPre<CallState>,
+    load: LoadReport,
+}
+
+impl IronclawRuntime {
+    pub fn new(config: HostConfig, wasm_path: &Path) -> anyhow::Result<Self> {
+        let sandbox = Sandbox::single_tenant(config)?;
+        let (component, load) = sandbox.load(wasm_path)?;
+        let mut linker: Linker<CallState> = Linker::new(&sandbox.engine);
+        // Rust's std on wasm32-wasip2 imports wasi:cli and friends; IronClaw provides them without
+        // networking, and so do we: no wasi:http here, the only way out is `http-request`.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        host::add_to_linker::<_, wasmtime::component::HasSelf<CallState>>(&mut linker, |s| s)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "{} does not fit IronClaw's near:agent/sandboxed-tool world",
+                    wasm_path.display()
+                )
+            })?;
+        let pre = SandboxedToolPre::new(pre).map_err(anyhow::Error::from)?;
+        Ok(Self { sandbox, pre, load })
+    }
+
+    pub fn load_report(&self) -> &LoadReport {
+        &self.load
+    }
+
+    async fn instance(
+        &self,
+        command: &str,
+        events: EventCallback,
+    ) -> anyhow::Result<(wasmtime::Store<CallState>, SandboxedTool)> {
+        let tenant = self.sandbox.tenant(&self.sandbox.config.tenant)?;
+        let mut store = self.sandbox.new_store(tenant, command, events);
+        let tool = self.pre.instantiate_async(&mut store).await?;
+        Ok((store, tool))
+    }
+
+    pub async fn schema(&self) -> anyhow::Result<String> {
+        let (mut store, tool) = self.instance("schema", std::sync::Arc::new(|_| {})).await?;
+        let wall = self.sandbox.config.limits.wall_clock;
+        bounded(wall, tool.near_agent_tool().call_schema(&mut store)).await
+    }
+
+    pub async fn description(&self) -> anyhow::Result<String> {
+        let (mut store, tool) = self
+            .instance("description", std::sync::Arc::new(|_| {}))
+            .await?;
+        let wall = self.sandbox.config.limits.wall_clock;
+        bounded(wall, tool.near_agent_tool().call_description(&mut store)).await
+    }
+
+    pub async fn execute(&self, params: &str, events: EventCallback) -> anyhow::Result<Response> {
+        let (mut store, tool) = self.instance("execute", events).await?;
+        let wall = self.sandbox.config.limits.wall_clock;
+        let request = Request {
+            params: params.to_owned(),
+            context: None,
+        };
+        bounded(
+            wall,
+            tool.near_agent_tool().call_execute(&mut store, &request),
+        )
+        .await
+    }
+
+    pub fn audit(&self) -> &crate::audit::AuditSink {
+        self.sandbox.audit()
+    }
+}
+
+impl host::Host for CallState {
+    async fn log(&mut self, level: LogLevel, message: String) {
+        let level = match level {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        };
+        let message: String = message.chars().take(4096).collect();
+        (self.events())(GuestEvent::Log {
+            level: Some(level.into()),
+            message,
+        });
+    }
+
+    async fn now_millis(&mut self) -> u64 {
+        crate::audit::now_ms() as u64
+    }
+
+    async fn workspace_read(&mut self, _path: String) -> Option<String> {
+        // No workspace capability: the plugin reads no files.
+        None
+    }
+
+    async fn http_request(
+        &mut self,
+        method: String,
+        url: String,
+        headers_json: String,
+        body: Option<Vec<u8>>,
+        timeout_ms: Option<u32>,
+    ) -> Result<HttpResponse, String> {
+        let request = build_request(&method, &url, &headers_json, body)?;
+        let timeout = Duration::from_millis(u64::from(timeout_ms.unwrap_or(30_000)));
+        let options = wasmtime_wasi_http::RequestOptions {
+            connect_timeout: Some(timeout),
+            first_byte_timeout: Some(timeout),
+            between_bytes_timeout: Some(timeout),
+        };
+        let outbound = self.outbound().clone();
+        let response = outbound
+            .send(request, Some(options))
+            .await
+            .map_err(|e| match e {
+                wasmtime_wasi_http::Error::InternalError(Some(text)) => text,
+                other => format!("request failed: {other}"),
+            })?;
+        let status = response.status().as_u16();
+        let headers: serde_json::Map<String, serde_json::Value> = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| {
+                v.to_str().ok().map(|v| {
+                    (
+                        k.as_str().to_owned(),
+                        serde_json::Value::String(v.to_owned()),
+                    )
+                })
+            })
+            .collect();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the response failed: {e}"))?
+            .to_bytes();
+        if body.len() > MAX_BODY {
+            return Err(format!("response larger than {MAX_BODY} bytes"));
+        }
+        Ok(HttpResponse {
+            status,
+            headers_json: serde_json::Value::Object(headers).to_string(),
+            body: body.to_vec(),
+        })
+    }
+
+    async fn tool_invoke(&mut self, alias: String, _params_json: String) -> Result<String, String> {
+        Err(format!(
+            "tool-invoke is not granted to this tool (asked for `{alias}`)"
+        ))
+    }
+
+    async fn secret_exists(&mut self, name: String) -> bool {
+        // Existence only, never the value; the host injects it at the HTTP boundary.
+        self.outbound().credential_configured(&name)
+    }
+
+    async fn nostr_sign_event(&mut self, _event: String) -> Result<String, String> {
+        Err("nostr is not available to this tool".into())
+    }
+
+    async fn nostr_publish_event(
+        &mut self,
+        _relay: String,
+        _event: String,
+    ) -> Result<String, String> {
+        Err("nostr is not available to this tool".into())
+    }
+
+    async fn nostr_subscribe_events(
+        &mut self,
+        _relay: String,
+        _filter: String,
+        _timeout_ms: u32,
+    ) -> Result<String, String> {
+        Err("nostr is not available to this tool".into())
+    }
+}
+
+/// Builds the `http::Request` the shared send path expects, refusing malformed input with a message.
+fn build_request(
+    method: &str,
+    url: &str,
+    headers_json: &str,
+    body: Option<Vec<u8>>,
+) -> Result<http::Request<wasmtime_wasi_http::WasiBody>, String> {
+    let method = http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| format!("`{method}` is not an HTTP method"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let headers: serde_json::Map<String, serde_json::Value> = if headers_json.trim().is_empty() {
+        Default::default()
+    } else {
+        serde_json::from_str(headers_json)
+            .map_err(|e| format!("headers-json is not a JSON object: {e}"))?
+    };
+    let mut builder = http::Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("`{name}` is not a header name"))?;
+        if crate::policy::header_forbidden(&name) {
+            return Err(format!(
+                "header `{name}` may not be set by the tool: the host injects credentials"
+            ));
+        }
+        let value = value
+            .as_str()
+            .ok_or_else(|| format!("header `{name}` must be a string"))?;
+        builder = builder.header(name, value);
+    }
+    let body = Full::new(Bytes::from(body.unwrap_or_default()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    builder
+        .body(body)
+        .map_err(|e| format!("invalid request: {e}"))
+}
