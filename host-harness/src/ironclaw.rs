@@ -256,3 +256,71 @@ fn build_request(
         .body(body)
         .map_err(|e| format!("invalid request: {e}"))
 }
+
+/// The `<tool>.capabilities.json` IronClaw installs beside the IronClaw build of the plugin: the
+/// combined parameter schema (`command` + `args`), every command with its own schema and effect, the
+/// Theta hosts as the HTTP allowlist, and the credentials IronClaw injects per host. Commands that spend
+/// money are listed as external writes.
+pub fn capabilities_manifest(commands: &[crate::bindings::CommandInfo]) -> serde_json::Value {
+    use serde_json::json;
+    let names: Vec<&str> = commands.iter().map(|c| c.name.as_str()).collect();
+    let tools: Vec<serde_json::Value> = commands
+        .iter()
+        .map(|c| {
+            let schema: serde_json::Value =
+                serde_json::from_str(&c.args_schema).unwrap_or(json!({"type": "object"}));
+            json!({
+                "name": c.name,
+                "description": c.summary,
+                "effect": crate::report::effect_label(c.effect),
+                "external_write": !matches!(c.effect, crate::bindings::Effect::Read),
+                "spends_money": matches!(c.effect, crate::bindings::Effect::Spend),
+                "parameters": schema,
+                "credentials": c.credentials,
+            })
+        })
+        .collect();
+    let header = |secret: &str, header: &str, prefix: &str, hosts: &[&str]| {
+        json!({
+            "secret_name": secret,
+            "location": {"type": "header", "header_name": header, "prefix": prefix},
+            "host_patterns": hosts,
+        })
+    };
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "wit_version": "0.4.0",
+        "description": "Theta EdgeCloud: on-demand inference (LLM chat with streaming, image, vision, audio, video), dedicated deployments, AI agents, video, billing. Streaming degrades to a single response in IronClaw.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "command": {"type": "string", "enum": names, "description": "Which Theta command to run"},
+                "args": {"type": "object", "description": "The command's arguments (see tools[].parameters)"}
+            },
+            "required": ["command"],
+            "additionalProperties": false
+        },
+        "tools": tools,
+        "capabilities": {
+            "http": {
+                "allowlist": [
+                    {"host": "ondemand.thetaedgecloud.com", "path_prefix": "/"},
+                    {"host": "controller.thetaedgecloud.com", "path_prefix": "/"},
+                    {"host": "api.thetaedgecloud.com", "path_prefix": "/"},
+                    {"host": "*.onthetaedgecloud.com", "path_prefix": "/"},
+                    {"host": "api.thetavideoapi.com", "path_prefix": "/"}
+                ],
+                "credentials": {
+                    "theta_ondemand_api_token": header("theta_ondemand_api_token", "Authorization", "Bearer ", &["ondemand.thetaedgecloud.com"]),
+                    "theta_ec_api_key": header("theta_ec_api_key", "x-api-key", "", &["controller.thetaedgecloud.com", "api.thetaedgecloud.com"]),
+                    "theta_inference_auth_token": header("theta_inference_auth_token", "Authorization", "Bearer ", &["*.onthetaedgecloud.com"]),
+                    "theta_video_sa_id": header("theta_video_sa_id", "x-tva-sa-id", "", &["api.thetavideoapi.com"]),
+                    "theta_video_sa_secret": header("theta_video_sa_secret", "x-tva-sa-secret", "", &["api.thetavideoapi.com"])
+                },
+                "rate_limit": {"requests_per_minute": 60}
+            },
+            "secrets": {"allowed_names": ["theta_*"]}
+        },
+        "tags": ["theta", "edgecloud", "inference", "gpu", "video"]
+    })
+}
