@@ -1,0 +1,471 @@
+//! The Theta EdgeCloud HTTP client: URLs, headers, credentials, dry-run previews, retries and the
+//! mapping of HTTP answers onto `ThetaError`. Independent of how bytes travel (see `transport`).
+
+use crate::config::{Config, ONDEMAND_TOKEN_VAR};
+use crate::error::{RequestPreview, Result, ThetaError};
+use crate::events::{Event, EventSink};
+use crate::transport::{HttpRequest, HttpResponse, Timeouts, Transport, TransportError};
+use serde_json::Value;
+
+pub const USER_AGENT: &str = "theta-edgecloud-plugin/0.1";
+/// JSON answers larger than this are refused rather than buffered.
+const MAX_JSON_BYTES: usize = 16 * 1024 * 1024;
+/// Error messages quoted from Theta are cut here.
+const MAX_MESSAGE_CHARS: usize = 500;
+/// The longest `Retry-After` we honour before retrying.
+const MAX_RETRY_AFTER_MS: u64 = 30_000;
+
+/// What a command gets to work with.
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    pub transport: &'a dyn Transport,
+    pub events: &'a dyn EventSink,
+}
+
+/// One API call, before credentials and retries.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: &'static str,
+    /// Path and query, starting with `/`, segments already encoded.
+    pub path: String,
+    pub body: Option<Value>,
+    /// Needs the on-demand token (everything but the public catalogue).
+    pub needs_credential: bool,
+    /// Overrides `THETA_HTTP_TIMEOUT_MS` (chat, long `wait`).
+    pub timeout_ms: Option<u64>,
+    pub accept: &'static str,
+    /// The service alias the call is about, for 404 and capacity messages.
+    pub service: Option<String>,
+    /// What a 404 means for this call, e.g. "unknown service `x`: see list_services".
+    pub not_found: Option<String>,
+}
+
+impl Call {
+    pub fn get(path: String) -> Self {
+        Self {
+            method: "GET",
+            path,
+            body: None,
+            needs_credential: true,
+            timeout_ms: None,
+            accept: "application/json",
+            service: None,
+            not_found: None,
+        }
+    }
+
+    pub fn post(path: String, body: Value) -> Self {
+        Self {
+            method: "POST",
+            body: Some(body),
+            ..Self::get(path)
+        }
+    }
+}
+
+/// A retry that may follow an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Status(u16),
+    /// The connection failed (not a timeout, not a policy refusal).
+    TransportFailure,
+}
+
+/// The retry table. Reads are retried on transient statuses and broken connections. Paid or
+/// mutating POSTs are retried only when Theta certainly did not run them: 409 (no instances, not
+/// accepted) and 429 (rate limited); a 5xx or a broken connection may mean it ran, so never again.
+pub fn should_retry(method: &str, outcome: Outcome) -> bool {
+    let read = matches!(method, "GET" | "HEAD");
+    match outcome {
+        Outcome::Status(s) if read => matches!(s, 408 | 425 | 429 | 500 | 502 | 503 | 504),
+        Outcome::Status(s) => matches!(s, 409 | 429),
+        Outcome::TransportFailure => read,
+    }
+}
+
+/// How the request is authenticated.
+#[derive(Debug, Clone, PartialEq)]
+enum Auth {
+    None,
+    /// We send `Authorization: Bearer` from our own environment.
+    Own { value: String },
+    /// The host adds it at the HTTP boundary.
+    Host,
+    /// Nobody has it.
+    Missing,
+}
+
+pub struct Client<'a> {
+    ctx: &'a Ctx<'a>,
+}
+
+impl<'a> Client<'a> {
+    pub fn new(ctx: &'a Ctx<'a>) -> Self {
+        Self { ctx }
+    }
+
+    fn config(&self) -> &Config {
+        self.ctx.config
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config().ondemand_base)
+    }
+
+    fn auth(&self, call: &Call) -> Auth {
+        if !call.needs_credential {
+            Auth::None
+        } else if let Some((_, value)) = &self.config().ondemand_token {
+            Auth::Own {
+                value: value.clone(),
+            }
+        } else if self.config().host_injects_credentials {
+            Auth::Host
+        } else {
+            Auth::Missing
+        }
+    }
+
+    /// The request as it would be sent (credential value included, when ours).
+    fn request(&self, call: &Call, auth: &Auth) -> HttpRequest {
+        let mut headers = vec![
+            ("user-agent".to_owned(), USER_AGENT.to_owned()),
+            ("accept".to_owned(), call.accept.to_owned()),
+        ];
+        let body = call.body.as_ref().map(|b| b.to_string().into_bytes());
+        if body.is_some() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        if let Auth::Own { value } = auth {
+            headers.push(("authorization".into(), format!("Bearer {value}")));
+        }
+        let timeout = call.timeout_ms.unwrap_or(self.config().timeout_ms);
+        HttpRequest {
+            method: call.method.to_owned(),
+            url: self.url(&call.path),
+            headers,
+            body,
+            timeouts: Timeouts {
+                connect_ms: timeout.min(self.config().timeout_ms),
+                first_byte_ms: timeout,
+                between_bytes_ms: timeout,
+            },
+        }
+    }
+
+    /// What the request would have been, with credentials redacted.
+    fn preview(&self, call: &Call, auth: &Auth) -> RequestPreview {
+        let request = self.request(call, auth);
+        let mut headers: Vec<(String, String)> = request
+            .headers
+            .into_iter()
+            .map(|(k, v)| {
+                if is_credential_header(&k) {
+                    (k, "[redacted]".to_owned())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        if *auth == Auth::Host {
+            headers.push(("authorization".into(), "[injected by host]".into()));
+        }
+        RequestPreview {
+            method: request.method,
+            url: request.url,
+            headers,
+            body: call.body.as_ref().map(Value::to_string),
+        }
+    }
+
+    fn missing_credential() -> ThetaError {
+        ThetaError::MissingCredential {
+            variable: ONDEMAND_TOKEN_VAR.into(),
+            hint: "set THETA_ONDEMAND_API_TOKEN (or THETA_ONDEMAND_API_KEY / THETA_API_KEY) to the on-demand \
+                   access token from the EdgeCloud dashboard (On-demand model APIs → Access Token)"
+                .into(),
+        }
+    }
+
+    /// Sends the call with retries; returns a 2xx response whose body is not read yet.
+    pub fn send(&self, call: &Call) -> Result<HttpResponse> {
+        let auth = self.auth(call);
+        let read = matches!(call.method, "GET" | "HEAD");
+        if self.config().dry_run && !read {
+            return Err(ThetaError::DryRun {
+                preview: self.preview(call, &auth),
+            });
+        }
+        if auth == Auth::Missing {
+            return Err(Self::missing_credential());
+        }
+        let request = self.request(call, &auth);
+        let attempts = self.config().max_retries + 1;
+        let mut attempt = 1;
+        loop {
+            let last = attempt >= attempts;
+            let (failure, retry_after) = match self.ctx.transport.send(&request) {
+                Ok(response) if (200..300).contains(&response.status) => return Ok(response),
+                Ok(mut response) => {
+                    let status = response.status;
+                    let retry_after = response
+                        .header("retry-after")
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    // A short error body: read what we can, a failure here changes nothing.
+                    let text = response
+                        .read_to_end(64 * 1024)
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default();
+                    let message = self.scrub(&error_message(&text));
+                    if last || !should_retry(call.method, Outcome::Status(status)) {
+                        return Err(self.status_error(call, status, message, attempt));
+                    }
+                    (format!("HTTP {status} {message}"), retry_after)
+                }
+                Err(e) => {
+                    let failure = match e {
+                        TransportError::Failed(m) => m,
+                        other => return Err(self.transport_error(call, &auth, other)),
+                    };
+                    if last || !should_retry(call.method, Outcome::TransportFailure) {
+                        return Err(ThetaError::transport(format!(
+                            "{} {}: {}",
+                            call.method,
+                            request.url,
+                            self.scrub(&failure)
+                        )));
+                    }
+                    (failure, None)
+                }
+            };
+            let mut delay = self.config().backoff_for(attempt);
+            if let Some(secs) = retry_after {
+                delay = delay.max(secs.saturating_mul(1000)).min(MAX_RETRY_AFTER_MS);
+            }
+            self.ctx.events.emit(Event::Progress {
+                message: format!(
+                    "{} {}: {}; retry {attempt} of {} in {delay} ms",
+                    call.method,
+                    call.path,
+                    truncate(&failure, 200),
+                    attempts - 1
+                ),
+                attempt,
+            });
+            self.ctx.transport.sleep_ms(delay);
+            attempt += 1;
+        }
+    }
+
+    /// Sends the call and returns its JSON answer, without the `{"status","body"}` envelope.
+    pub fn json(&self, call: &Call) -> Result<Value> {
+        let mut response = self.send(call)?;
+        let bytes = response
+            .read_to_end(MAX_JSON_BYTES)
+            .map_err(|e| self.transport_error(call, &Auth::None, e))?;
+        parse_json_body(&bytes)
+    }
+
+    /// Maps a transport failure of a body read or a send.
+    fn transport_error(&self, call: &Call, auth: &Auth, e: TransportError) -> ThetaError {
+        match e {
+            TransportError::Timeout(m) => ThetaError::Timeout {
+                message: format!("{} {}: {m}", call.method, call.path),
+            },
+            TransportError::Failed(m) => ThetaError::transport(self.scrub(&m)),
+            TransportError::Denied(reason) => ThetaError::Denied { reason },
+            TransportError::DryRun => ThetaError::DryRun {
+                preview: self.preview(call, auth),
+            },
+            TransportError::MissingCredential { variable, hint } => {
+                ThetaError::MissingCredential { variable, hint }
+            }
+        }
+    }
+
+    /// Maps a transport failure while reading a streamed body.
+    pub fn body_error(&self, call: &Call, e: TransportError) -> ThetaError {
+        self.transport_error(call, &Auth::None, e)
+    }
+
+    fn status_error(&self, call: &Call, status: u16, message: String, attempts: u32) -> ThetaError {
+        let service = call.service.clone();
+        match status {
+            401 | 403 => {
+                let variable = self
+                    .config()
+                    .ondemand_token
+                    .as_ref()
+                    .map_or(ONDEMAND_TOKEN_VAR, |(v, _)| v.as_str());
+                ThetaError::Upstream {
+                    status,
+                    message: format!(
+                        "Theta EdgeCloud refused the credential ({message}); check {variable}: it must be the \
+                         on-demand access token from the EdgeCloud dashboard"
+                    ),
+                    retriable: false,
+                }
+            }
+            404 if call.not_found.is_some() => ThetaError::Upstream {
+                status,
+                message: format!("{} ({message})", call.not_found.as_deref().unwrap_or_default()),
+                retriable: false,
+            },
+            409 if call.method == "POST" => ThetaError::CapacityExhausted {
+                service: service.unwrap_or_else(|| call.path.clone()),
+                attempts,
+                message,
+            },
+            _ => ThetaError::Upstream {
+                status,
+                message,
+                retriable: matches!(status, 408 | 425 | 429) || status >= 500,
+            },
+        }
+    }
+
+    /// Removes our own credential from any text we pass on.
+    fn scrub(&self, text: &str) -> String {
+        match &self.config().ondemand_token {
+            Some((_, value)) if value.len() >= 4 => text.replace(value.as_str(), "[redacted]"),
+            _ => text.to_owned(),
+        }
+    }
+}
+
+fn is_credential_header(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "authorization" | "x-api-key" | "x-tva-sa-id" | "x-tva-sa-secret" | "cookie" | "proxy-authorization"
+    )
+}
+
+/// Parses a JSON body and removes Theta's envelope.
+pub fn parse_json_body(bytes: &[u8]) -> Result<Value> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ThetaError::transport(format!(
+            "response was not JSON: {e}: {}",
+            truncate(&String::from_utf8_lossy(bytes), 200)
+        ))
+    })?;
+    unwrap_envelope(value)
+}
+
+/// `{"status":"success","body":X}` → X; `{"status":"error","message":M}` (even with HTTP 200) → an
+/// upstream error; anything else is returned as it is (OpenAI-style answers have no envelope).
+pub fn unwrap_envelope(value: Value) -> Result<Value> {
+    match value.get("status").and_then(Value::as_str) {
+        Some("success") if value.get("body").is_some() => {
+            let mut value = value;
+            Ok(value["body"].take())
+        }
+        Some("error") => Err(ThetaError::Upstream {
+            status: 200,
+            message: error_message(&value.to_string()),
+            retriable: false,
+        }),
+        _ => Ok(value),
+    }
+}
+
+/// Theta's error text: `message`, else `error` (a string or an object with a message), else the raw
+/// text; cut to a readable length.
+pub fn error_message(text: &str) -> String {
+    let from_json = serde_json::from_str::<Value>(text).ok().and_then(|v| {
+        let pick = |v: &Value| -> Option<String> {
+            match v {
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::Object(o) => o
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                _ => None,
+            }
+        };
+        v.get("message")
+            .and_then(pick)
+            .or_else(|| v.get("error").and_then(pick))
+            .or_else(|| v.get("body").and_then(|b| b.get("message")).and_then(pick))
+    });
+    let text = from_json.unwrap_or_else(|| text.trim().to_owned());
+    if text.is_empty() {
+        "no error message".into()
+    } else {
+        truncate(&text, MAX_MESSAGE_CHARS)
+    }
+}
+
+/// Cuts at a character boundary, marking the cut.
+pub fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+/// Percent-encodes one path segment or query value (everything but RFC 3986 unreserved characters).
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_table() {
+        for s in [408, 425, 429, 500, 502, 503, 504] {
+            assert!(should_retry("GET", Outcome::Status(s)), "GET {s}");
+        }
+        for s in [400, 401, 403, 404, 409, 501] {
+            assert!(!should_retry("GET", Outcome::Status(s)), "GET {s}");
+        }
+        assert!(should_retry("GET", Outcome::TransportFailure));
+        assert!(should_retry("POST", Outcome::Status(409)));
+        assert!(should_retry("POST", Outcome::Status(429)));
+        for s in [400, 404, 408, 500, 502, 503, 504] {
+            assert!(!should_retry("POST", Outcome::Status(s)), "POST {s}");
+        }
+        assert!(!should_retry("POST", Outcome::TransportFailure));
+    }
+
+    #[test]
+    fn envelope_unwrapping() {
+        let v: Value = serde_json::from_str(r#"{"status":"success","body":{"a":1}}"#).unwrap();
+        assert_eq!(unwrap_envelope(v).unwrap(), serde_json::json!({"a":1}));
+        let v: Value = serde_json::from_str(r#"{"id":"chatcmpl","choices":[]}"#).unwrap();
+        assert_eq!(unwrap_envelope(v.clone()).unwrap(), v);
+        let v: Value = serde_json::from_str(r#"{"status":"error","message":"10 minute quota reached"}"#).unwrap();
+        match unwrap_envelope(v).unwrap_err() {
+            ThetaError::Upstream { message, .. } => assert_eq!(message, "10 minute quota reached"),
+            e => panic!("{e}"),
+        }
+        let e = parse_json_body(b"<html>oops</html>").unwrap_err();
+        assert!(matches!(e, ThetaError::Transport { ref message } if message.starts_with("response was not JSON")), "{e}");
+    }
+
+    #[test]
+    fn error_messages() {
+        assert_eq!(error_message(r#"{"status":"error","message":"service not found"}"#), "service not found");
+        assert_eq!(error_message(r#"{"error":"bad"}"#), "bad");
+        assert_eq!(error_message(r#"{"error":{"message":"deep"}}"#), "deep");
+        assert_eq!(error_message("plain text\n"), "plain text");
+        assert_eq!(error_message(""), "no error message");
+        let long = "é".repeat(900);
+        assert_eq!(error_message(&long).chars().count(), 501);
+    }
+
+    #[test]
+    fn encoding() {
+        assert_eq!(encode("flux"), "flux");
+        assert_eq!(encode("a b/c?é"), "a%20b%2Fc%3F%C3%A9");
+    }
+}

@@ -1,0 +1,166 @@
+//! The command registry: for every command its name, summary, JSON Schema, effect and credentials,
+//! and `invoke`, which parses a JSON arguments object, runs the command and returns JSON.
+//! `describe()` and `invoke()` read the same table, so they cannot disagree.
+
+pub mod args;
+pub mod chat;
+pub mod ondemand;
+
+use crate::client::Ctx;
+use crate::config::ONDEMAND_TOKEN_VAR;
+use crate::error::{Result, ThetaError};
+use args::Args;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// What a command does to the outside world (hosts use it for grants and dry-run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    Read,
+    Mutate,
+    Spend,
+}
+
+/// One command as `describe()` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandInfo {
+    pub name: String,
+    pub summary: String,
+    pub args_schema: String,
+    pub effect: Effect,
+    pub credentials: Vec<String>,
+}
+
+struct Command {
+    name: &'static str,
+    summary: &'static str,
+    schema: fn() -> Value,
+    effect: Effect,
+    needs_token: bool,
+    run: fn(&Ctx, Args) -> Result<Value>,
+}
+
+/// Other names callers use for the same commands (the skill's camelCase vocabulary).
+const ALIASES: [(&str, &str); 4] = [
+    ("theta.ondemand.listServices", "list_services"),
+    ("theta.ondemand.infer", "infer"),
+    ("theta.ondemand.status", "get_request_status"),
+    ("theta.ondemand.inputPresignedUrls", "get_upload_url"),
+];
+
+fn to_json<T: Serialize>(value: T) -> Result<Value> {
+    serde_json::to_value(value)
+        .map_err(|e| ThetaError::transport(format!("could not encode the result: {e}")))
+}
+
+fn commands() -> [Command; 5] {
+    [
+        Command {
+            name: "list_services",
+            summary: "List the services of the on-demand catalogue (public ones), optionally of one category.",
+            schema: ondemand::list_services_schema,
+            effect: Effect::Read,
+            needs_token: false,
+            run: |ctx, args| to_json(ondemand::list_services(ctx, ondemand::parse_list_services(args)?)?),
+        },
+        Command {
+            name: "infer",
+            summary: "Run inference on an on-demand service (paid). With wait 0 it returns a pending request to poll \
+                      with get_request_status.",
+            schema: ondemand::infer_schema,
+            effect: Effect::Spend,
+            needs_token: true,
+            run: |ctx, args| to_json(ondemand::infer(ctx, ondemand::parse_infer(args)?)?),
+        },
+        Command {
+            name: "get_request_status",
+            summary: "Status and, when finished, output of an inference request.",
+            schema: ondemand::status_schema,
+            effect: Effect::Read,
+            needs_token: true,
+            run: |ctx, args| to_json(ondemand::get_request_status(ctx, &ondemand::parse_status(args)?)?),
+        },
+        Command {
+            name: "get_upload_url",
+            summary: "Presigned upload URLs for a service's file inputs (free, but creates URLs). PUT the file to \
+                      upload_url, then pass filename as the field's value in infer.",
+            schema: ondemand::upload_schema,
+            effect: Effect::Mutate,
+            needs_token: true,
+            run: |ctx, args| {
+                let (service, fields, prediction) = ondemand::parse_upload(args)?;
+                to_json(ondemand::get_upload_url(ctx, &service, &fields, prediction.as_deref())?)
+            },
+        },
+        Command {
+            name: "theta.ondemand.chat",
+            summary: "Chat with an on-demand LLM: qwen3 by default (tokens streamed as they arrive), or gpt_oss_120b \
+                      (answer and reasoning returned apart). Paid.",
+            schema: chat::chat_schema,
+            effect: Effect::Spend,
+            needs_token: true,
+            run: |ctx, args| to_json(chat::chat(ctx, chat::parse_chat(args)?)?),
+        },
+    ]
+}
+
+/// Every command this plugin offers (canonical names only).
+pub fn describe() -> Vec<CommandInfo> {
+    commands()
+        .into_iter()
+        .map(|c| CommandInfo {
+            name: c.name.into(),
+            summary: c.summary.into(),
+            args_schema: (c.schema)().to_string(),
+            effect: c.effect,
+            credentials: if c.needs_token {
+                vec![ONDEMAND_TOKEN_VAR.into()]
+            } else {
+                Vec::new()
+            },
+        })
+        .collect()
+}
+
+/// The canonical name of a command or alias.
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    let name = name.trim();
+    commands()
+        .iter()
+        .map(|c| c.name)
+        .find(|n| *n == name)
+        .or_else(|| ALIASES.iter().find(|(a, _)| *a == name).map(|(_, c)| *c))
+}
+
+/// Runs a command by name with a JSON arguments object; returns the result as JSON text.
+pub fn invoke(ctx: &Ctx, name: &str, args_json: &str) -> Result<String> {
+    let Some(canonical) = canonical_name(name) else {
+        let valid: Vec<&str> = commands().iter().map(|c| c.name).collect();
+        return Err(ThetaError::invalid(
+            "name",
+            format!(
+                "unknown command `{name}`; valid commands: {}",
+                valid.join(", ")
+            ),
+        ));
+    };
+    let args = Args::parse(args_json)?;
+    let command = commands()
+        .into_iter()
+        .find(|c| c.name == canonical)
+        .ok_or_else(|| ThetaError::invalid("name", "unknown command"))?;
+    let result = (command.run)(ctx, args)?;
+    Ok(result.to_string())
+}
+
+/// JSON Schema (draft 2020-12) of an arguments object.
+pub(crate) fn object_schema(properties: Value, required: &[&str]) -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}

@@ -1,0 +1,252 @@
+//! The plugin's configuration, read from its environment (`wasi:cli/environment`). Every value is
+//! checked here, once, so a bad setting fails with the variable's name before anything is sent.
+
+use crate::error::{Result, ThetaError};
+
+pub const DEFAULT_ONDEMAND_BASE: &str = "https://ondemand.thetaedgecloud.com";
+pub const BASE_URL_VARS: [&str; 2] = ["THETA_ONDEMAND_API_BASE_URL", "THETA_API_BASE_URL"];
+/// Where the on-demand token may come from, in order; the first is the one we name in errors.
+pub const ONDEMAND_TOKEN_VARS: [&str; 3] = [
+    "THETA_ONDEMAND_API_TOKEN",
+    "THETA_ONDEMAND_API_KEY",
+    "THETA_API_KEY",
+];
+pub const ONDEMAND_TOKEN_VAR: &str = ONDEMAND_TOKEN_VARS[0];
+/// Chat with `messages` may take 30–50 s before the first token.
+pub const CHAT_TIMEOUT_MS: u64 = 120_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Validated on-demand base URL, without a trailing slash.
+    pub ondemand_base: String,
+    pub dry_run: bool,
+    pub timeout_ms: u64,
+    pub max_retries: u32,
+    pub backoff_ms: u64,
+    /// The host adds credentials at the HTTP boundary (`THETA_HOST_INJECTS_CREDENTIALS=1`).
+    pub host_injects_credentials: bool,
+    /// A token from our own environment (other hosts): (variable, value).
+    pub ondemand_token: Option<(String, String)>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            ondemand_base: DEFAULT_ONDEMAND_BASE.into(),
+            dry_run: false,
+            timeout_ms: 20_000,
+            max_retries: 2,
+            backoff_ms: 250,
+            host_injects_credentials: false,
+            ondemand_token: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the component's environment.
+    pub fn load() -> Result<Self> {
+        Self::from_vars(&wasip2::cli::environment::get_environment())
+    }
+
+    pub fn from_vars(vars: &[(String, String)]) -> Result<Self> {
+        let get = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim())
+                .filter(|v| !v.is_empty())
+        };
+        let mut cfg = Config::default();
+        for var in BASE_URL_VARS {
+            if let Some(url) = get(var) {
+                cfg.ondemand_base = validate_base_url(url).map_err(|reason| {
+                    ThetaError::invalid(var, format!("{reason} (got `{url}`)"))
+                })?;
+                break;
+            }
+        }
+        cfg.dry_run = match get("THETA_DRY_RUN") {
+            Some(v) => parse_bool("THETA_DRY_RUN", v)?,
+            None => false,
+        };
+        cfg.host_injects_credentials = match get("THETA_HOST_INJECTS_CREDENTIALS") {
+            Some(v) => parse_bool("THETA_HOST_INJECTS_CREDENTIALS", v)?,
+            None => false,
+        };
+        if let Some(v) = get("THETA_HTTP_TIMEOUT_MS") {
+            cfg.timeout_ms = parse_u64("THETA_HTTP_TIMEOUT_MS", v)?.clamp(1_000, 120_000);
+        }
+        if let Some(v) = get("THETA_HTTP_MAX_RETRIES") {
+            cfg.max_retries = parse_u64("THETA_HTTP_MAX_RETRIES", v)?.min(6) as u32;
+        }
+        if let Some(v) = get("THETA_HTTP_RETRY_BACKOFF_MS") {
+            cfg.backoff_ms = parse_u64("THETA_HTTP_RETRY_BACKOFF_MS", v)?.clamp(25, 10_000);
+        }
+        cfg.ondemand_token = ONDEMAND_TOKEN_VARS
+            .iter()
+            .find_map(|var| get(var).map(|v| (var.to_string(), v.to_owned())));
+        Ok(cfg)
+    }
+
+    /// Delay before retry number `attempt` (1-based): base × 2^(attempt−1).
+    pub fn backoff_for(&self, attempt: u32) -> u64 {
+        self.backoff_ms
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(20))
+    }
+}
+
+fn parse_bool(var: &str, v: &str) -> Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ThetaError::invalid(
+            var,
+            format!("expected 1/true/yes or 0/false/no, got `{v}`"),
+        )),
+    }
+}
+
+fn parse_u64(var: &str, v: &str) -> Result<u64> {
+    v.parse::<u64>().map_err(|_| {
+        ThetaError::invalid(var, format!("expected a non-negative integer, got `{v}`"))
+    })
+}
+
+/// Theta's API hosts: these domains or their subdomains, nothing else.
+const ALLOWED_DOMAINS: [&str; 2] = ["thetaedgecloud.com", "onthetaedgecloud.com"];
+
+/// Checks a base URL: `https://`, host under an allowed domain, no userinfo, port, IP, query or
+/// fragment. Returns it without a trailing slash.
+pub fn validate_base_url(url: &str) -> std::result::Result<String, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or("must start with https://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return Err("must not contain user info".into());
+    }
+    if authority.contains(':') || authority.contains('[') {
+        return Err("must not name a port or an IP address".into());
+    }
+    if path.contains(['?', '#']) {
+        return Err("must not have a query or fragment".into());
+    }
+    if !path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+    {
+        return Err("the path may only contain letters, digits and - . _ ~ /".into());
+    }
+    let host = authority.to_ascii_lowercase();
+    if host.is_empty()
+        || host.ends_with('.')
+        || host.split('.').any(|label| {
+            label.is_empty()
+                || label.starts_with('-')
+                || label.ends_with('-')
+                || !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+    {
+        return Err("the host name is not valid".into());
+    }
+    if host.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+        return Err("must not be an IP address".into());
+    }
+    let allowed = ALLOWED_DOMAINS
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")));
+    if !allowed {
+        return Err("the host must be thetaedgecloud.com or onthetaedgecloud.com or a subdomain".into());
+    }
+    Ok(format!("https://{host}{}", path.trim_end_matches('/')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_vars(&[]).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.ondemand_base, "https://ondemand.thetaedgecloud.com");
+    }
+
+    #[test]
+    fn base_url_rules() {
+        for ok in [
+            "https://ondemand.thetaedgecloud.com",
+            "https://ondemand.thetaedgecloud.com/",
+            "https://THETAEDGECLOUD.com",
+            "https://x-1.tec-s1.onthetaedgecloud.com/api",
+        ] {
+            assert!(validate_base_url(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            validate_base_url("https://ondemand.thetaedgecloud.com/").unwrap(),
+            "https://ondemand.thetaedgecloud.com"
+        );
+        for bad in [
+            "http://ondemand.thetaedgecloud.com",
+            "https://evil.com",
+            "https://thetaedgecloud.com.evil.com",
+            "https://evilthetaedgecloud.com",
+            "https://user@ondemand.thetaedgecloud.com",
+            "https://ondemand.thetaedgecloud.com:8443",
+            "https://127.0.0.1",
+            "https://[::1]",
+            "https://ondemand.thetaedgecloud.com.",
+            "https://ondemand.thetaedgecloud.com/?x=1",
+            "https://ondemand.thetaedgecloud.com/#f",
+            "https://a..thetaedgecloud.com",
+            "https://",
+            "ondemand.thetaedgecloud.com",
+        ] {
+            assert!(validate_base_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_settings_name_the_variable() {
+        let e = Config::from_vars(&vars(&[("THETA_API_BASE_URL", "https://evil.com")])).unwrap_err();
+        assert!(matches!(e, ThetaError::InvalidArgument { ref field, .. } if field == "THETA_API_BASE_URL"), "{e}");
+        // The on-demand specific variable wins over the MCP-style one.
+        let c = Config::from_vars(&vars(&[
+            ("THETA_ONDEMAND_API_BASE_URL", "https://a.thetaedgecloud.com"),
+            ("THETA_API_BASE_URL", "https://evil.com"),
+        ]))
+        .unwrap();
+        assert_eq!(c.ondemand_base, "https://a.thetaedgecloud.com");
+        let e = Config::from_vars(&vars(&[("THETA_HTTP_TIMEOUT_MS", "soon")])).unwrap_err();
+        assert!(matches!(e, ThetaError::InvalidArgument { ref field, .. } if field == "THETA_HTTP_TIMEOUT_MS"));
+        let e = Config::from_vars(&vars(&[("THETA_DRY_RUN", "maybe")])).unwrap_err();
+        assert!(matches!(e, ThetaError::InvalidArgument { ref field, .. } if field == "THETA_DRY_RUN"));
+    }
+
+    #[test]
+    fn knobs_are_clamped() {
+        let c = Config::from_vars(&vars(&[
+            ("THETA_HTTP_TIMEOUT_MS", "5"),
+            ("THETA_HTTP_MAX_RETRIES", "60"),
+            ("THETA_HTTP_RETRY_BACKOFF_MS", "999999"),
+            ("THETA_DRY_RUN", "yes"),
+            ("THETA_HOST_INJECTS_CREDENTIALS", "1"),
+            ("THETA_API_KEY", "k"),
+        ]))
+        .unwrap();
+        assert_eq!((c.timeout_ms, c.max_retries, c.backoff_ms), (1_000, 6, 10_000));
+        assert!(c.dry_run && c.host_injects_credentials);
+        assert_eq!(c.ondemand_token, Some(("THETA_API_KEY".into(), "k".into())));
+        let c = Config::from_vars(&vars(&[("THETA_HTTP_TIMEOUT_MS", "999999")])).unwrap();
+        assert_eq!(c.timeout_ms, 120_000);
+        let c = Config::default();
+        assert_eq!((c.backoff_for(1), c.backoff_for(2), c.backoff_for(3)), (250, 500, 1000));
+    }
+}
