@@ -88,7 +88,9 @@ pub fn should_retry(method: &str, outcome: Outcome) -> bool {
 enum Auth {
     None,
     /// We send `Authorization: Bearer` from our own environment.
-    Own { value: String },
+    Own {
+        value: String,
+    },
     /// The host adds it at the HTTP boundary.
     Host,
     /// Nobody has it.
@@ -308,7 +310,10 @@ impl<'a> Client<'a> {
             }
             404 if call.not_found.is_some() => ThetaError::Upstream {
                 status,
-                message: format!("{} ({message})", call.not_found.as_deref().unwrap_or_default()),
+                message: format!(
+                    "{} ({message})",
+                    call.not_found.as_deref().unwrap_or_default()
+                ),
                 retriable: false,
             },
             409 if call.method == "POST" => ThetaError::CapacityExhausted {
@@ -336,7 +341,12 @@ impl<'a> Client<'a> {
 fn is_credential_header(name: &str) -> bool {
     matches!(
         name.to_ascii_lowercase().as_str(),
-        "authorization" | "x-api-key" | "x-tva-sa-id" | "x-tva-sa-secret" | "cookie" | "proxy-authorization"
+        "authorization"
+            | "x-api-key"
+            | "x-tva-sa-id"
+            | "x-tva-sa-secret"
+            | "cookie"
+            | "proxy-authorization"
     )
 }
 
@@ -375,10 +385,7 @@ pub fn error_message(text: &str) -> String {
         let pick = |v: &Value| -> Option<String> {
             match v {
                 Value::String(s) if !s.is_empty() => Some(s.clone()),
-                Value::Object(o) => o
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
+                Value::Object(o) => o.get("message").and_then(Value::as_str).map(str::to_owned),
                 _ => None,
             }
         };
@@ -443,18 +450,26 @@ mod tests {
         assert_eq!(unwrap_envelope(v).unwrap(), serde_json::json!({"a":1}));
         let v: Value = serde_json::from_str(r#"{"id":"chatcmpl","choices":[]}"#).unwrap();
         assert_eq!(unwrap_envelope(v.clone()).unwrap(), v);
-        let v: Value = serde_json::from_str(r#"{"status":"error","message":"10 minute quota reached"}"#).unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"status":"error","message":"10 minute quota reached"}"#)
+                .unwrap();
         match unwrap_envelope(v).unwrap_err() {
             ThetaError::Upstream { message, .. } => assert_eq!(message, "10 minute quota reached"),
             e => panic!("{e}"),
         }
         let e = parse_json_body(b"<html>oops</html>").unwrap_err();
-        assert!(matches!(e, ThetaError::Transport { ref message } if message.starts_with("response was not JSON")), "{e}");
+        assert!(
+            matches!(e, ThetaError::Transport { ref message } if message.starts_with("response was not JSON")),
+            "{e}"
+        );
     }
 
     #[test]
     fn error_messages() {
-        assert_eq!(error_message(r#"{"status":"error","message":"service not found"}"#), "service not found");
+        assert_eq!(
+            error_message(r#"{"status":"error","message":"service not found"}"#),
+            "service not found"
+        );
         assert_eq!(error_message(r#"{"error":"bad"}"#), "bad");
         assert_eq!(error_message(r#"{"error":{"message":"deep"}}"#), "deep");
         assert_eq!(error_message("plain text\n"), "plain text");

@@ -147,19 +147,26 @@ pub fn validate_base_url(url: &str) -> std::result::Result<String, String> {
             label.is_empty()
                 || label.starts_with('-')
                 || label.ends_with('-')
-                || !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                || !label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
     {
         return Err("the host name is not valid".into());
     }
-    if host.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+    if host
+        .split('.')
+        .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err("must not be an IP address".into());
     }
     let allowed = ALLOWED_DOMAINS
         .iter()
         .any(|d| host == *d || host.ends_with(&format!(".{d}")));
     if !allowed {
-        return Err("the host must be thetaedgecloud.com or onthetaedgecloud.com or a subdomain".into());
+        return Err(
+            "the host must be thetaedgecloud.com or onthetaedgecloud.com or a subdomain".into(),
+        );
     }
     Ok(format!("https://{host}{}", path.trim_end_matches('/')))
 }
@@ -169,7 +176,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -215,19 +225,30 @@ mod tests {
 
     #[test]
     fn bad_settings_name_the_variable() {
-        let e = Config::from_vars(&vars(&[("THETA_API_BASE_URL", "https://evil.com")])).unwrap_err();
-        assert!(matches!(e, ThetaError::InvalidArgument { ref field, .. } if field == "THETA_API_BASE_URL"), "{e}");
+        let e =
+            Config::from_vars(&vars(&[("THETA_API_BASE_URL", "https://evil.com")])).unwrap_err();
+        assert!(
+            matches!(e, ThetaError::InvalidArgument { ref field, .. } if field == "THETA_API_BASE_URL"),
+            "{e}"
+        );
         // The on-demand specific variable wins over the MCP-style one.
         let c = Config::from_vars(&vars(&[
-            ("THETA_ONDEMAND_API_BASE_URL", "https://a.thetaedgecloud.com"),
+            (
+                "THETA_ONDEMAND_API_BASE_URL",
+                "https://a.thetaedgecloud.com",
+            ),
             ("THETA_API_BASE_URL", "https://evil.com"),
         ]))
         .unwrap();
         assert_eq!(c.ondemand_base, "https://a.thetaedgecloud.com");
         let e = Config::from_vars(&vars(&[("THETA_HTTP_TIMEOUT_MS", "soon")])).unwrap_err();
-        assert!(matches!(e, ThetaError::InvalidArgument { ref field, .. } if field == "THETA_HTTP_TIMEOUT_MS"));
+        assert!(
+            matches!(e, ThetaError::InvalidArgument { ref field, .. } if field == "THETA_HTTP_TIMEOUT_MS")
+        );
         let e = Config::from_vars(&vars(&[("THETA_DRY_RUN", "maybe")])).unwrap_err();
-        assert!(matches!(e, ThetaError::InvalidArgument { ref field, .. } if field == "THETA_DRY_RUN"));
+        assert!(
+            matches!(e, ThetaError::InvalidArgument { ref field, .. } if field == "THETA_DRY_RUN")
+        );
     }
 
     #[test]
@@ -241,12 +262,18 @@ mod tests {
             ("THETA_API_KEY", "k"),
         ]))
         .unwrap();
-        assert_eq!((c.timeout_ms, c.max_retries, c.backoff_ms), (1_000, 6, 10_000));
+        assert_eq!(
+            (c.timeout_ms, c.max_retries, c.backoff_ms),
+            (1_000, 6, 10_000)
+        );
         assert!(c.dry_run && c.host_injects_credentials);
         assert_eq!(c.ondemand_token, Some(("THETA_API_KEY".into(), "k".into())));
         let c = Config::from_vars(&vars(&[("THETA_HTTP_TIMEOUT_MS", "999999")])).unwrap();
         assert_eq!(c.timeout_ms, 120_000);
         let c = Config::default();
-        assert_eq!((c.backoff_for(1), c.backoff_for(2), c.backoff_for(3)), (250, 500, 1000));
+        assert_eq!(
+            (c.backoff_for(1), c.backoff_for(2), c.backoff_for(3)),
+            (250, 500, 1000)
+        );
     }
 }

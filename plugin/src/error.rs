@@ -75,13 +75,28 @@ impl ThetaError {
 impl std::fmt::Display for ThetaError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::InvalidArgument { field, reason } => write!(f, "invalid argument `{field}`: {reason}"),
-            Self::MissingCredential { variable, hint } => write!(f, "missing credential {variable}: {hint}"),
+            Self::InvalidArgument { field, reason } => {
+                write!(f, "invalid argument `{field}`: {reason}")
+            }
+            Self::MissingCredential { variable, hint } => {
+                write!(f, "missing credential {variable}: {hint}")
+            }
             Self::Denied { reason } => write!(f, "denied by the host: {reason}"),
-            Self::DryRun { preview } => write!(f, "dry-run: would send {} {}", preview.method, preview.url),
-            Self::Upstream { status, message, .. } => write!(f, "Theta EdgeCloud answered HTTP {status}: {message}"),
-            Self::CapacityExhausted { service, attempts, message } => {
-                write!(f, "no capacity for `{service}` after {attempts} attempts: {message}")
+            Self::DryRun { preview } => {
+                write!(f, "dry-run: would send {} {}", preview.method, preview.url)
+            }
+            Self::Upstream {
+                status, message, ..
+            } => write!(f, "Theta EdgeCloud answered HTTP {status}: {message}"),
+            Self::CapacityExhausted {
+                service,
+                attempts,
+                message,
+            } => {
+                write!(
+                    f,
+                    "no capacity for `{service}` after {attempts} attempts: {message}"
+                )
             }
             Self::Timeout { message } => write!(f, "timeout: {message}"),
             Self::Transport { message } => write!(f, "transport: {message}"),
@@ -96,8 +111,15 @@ mod tests {
     #[test]
     fn json_form_is_tagged_by_kind() {
         let e = ThetaError::invalid("wait", "expected 0–60");
-        assert_eq!(e.to_json(), r#"{"kind":"invalid-argument","field":"wait","reason":"expected 0–60"}"#);
-        let e = ThetaError::CapacityExhausted { service: "qwen3".into(), attempts: 3, message: "No instances".into() };
+        assert_eq!(
+            e.to_json(),
+            r#"{"kind":"invalid-argument","field":"wait","reason":"expected 0–60"}"#
+        );
+        let e = ThetaError::CapacityExhausted {
+            service: "qwen3".into(),
+            attempts: 3,
+            message: "No instances".into(),
+        };
         assert!(e.to_json().contains(r#""kind":"capacity-exhausted""#));
     }
 }

@@ -7,12 +7,22 @@ use serde::Serialize;
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Event {
     /// A piece of streamed chat answer.
-    Token { text: String },
+    Token {
+        text: String,
+    },
     /// A piece of streamed reasoning.
-    Reasoning { text: String },
+    Reasoning {
+        text: String,
+    },
     /// Retries, polls, waits.
-    Progress { message: String, attempt: u32 },
-    Log { level: LogLevel, message: String },
+    Progress {
+        message: String,
+        attempt: u32,
+    },
+    Log {
+        level: LogLevel,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -82,15 +92,26 @@ mod tests {
     #[test]
     fn lines_follow_the_contract() {
         assert_eq!(
-            Event::Token { text: "Hi \"x\"\n".into() }.line(),
+            Event::Token {
+                text: "Hi \"x\"\n".into()
+            }
+            .line(),
             "theta-event {\"kind\":\"token\",\"text\":\"Hi \\\"x\\\"\\n\"}\n"
         );
         assert_eq!(
-            Event::Progress { message: "retry".into(), attempt: 2 }.line(),
+            Event::Progress {
+                message: "retry".into(),
+                attempt: 2
+            }
+            .line(),
             "theta-event {\"kind\":\"progress\",\"message\":\"retry\",\"attempt\":2}\n"
         );
         assert_eq!(
-            Event::Log { level: LogLevel::Warn, message: "m".into() }.line(),
+            Event::Log {
+                level: LogLevel::Warn,
+                message: "m".into()
+            }
+            .line(),
             "theta-event {\"kind\":\"log\",\"level\":\"warn\",\"message\":\"m\"}\n"
         );
     }

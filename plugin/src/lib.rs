@@ -55,7 +55,9 @@ fn to_wit_error(e: error::ThetaError) -> wit_types::ThetaError {
     use error::ThetaError as E;
     use wit_types::ThetaError as W;
     match e {
-        E::InvalidArgument { field, reason } => W::InvalidArgument(wit_types::InvalidArgument { field, reason }),
+        E::InvalidArgument { field, reason } => {
+            W::InvalidArgument(wit_types::InvalidArgument { field, reason })
+        }
         E::MissingCredential { variable, hint } => {
             W::MissingCredential(wit_types::MissingCredential { variable, hint })
         }
@@ -66,12 +68,24 @@ fn to_wit_error(e: error::ThetaError) -> wit_types::ThetaError {
             headers: preview.headers,
             body: preview.body,
         }),
-        E::Upstream { status, message, retriable } => {
-            W::Upstream(wit_types::UpstreamError { status, message, retriable })
-        }
-        E::CapacityExhausted { service, attempts, message } => {
-            W::CapacityExhausted(wit_types::CapacityExhausted { service, attempts, message })
-        }
+        E::Upstream {
+            status,
+            message,
+            retriable,
+        } => W::Upstream(wit_types::UpstreamError {
+            status,
+            message,
+            retriable,
+        }),
+        E::CapacityExhausted {
+            service,
+            attempts,
+            message,
+        } => W::CapacityExhausted(wit_types::CapacityExhausted {
+            service,
+            attempts,
+            message,
+        }),
         E::Timeout { message } => W::Timeout(message),
         E::Transport { message } => W::Transport(message),
     }
@@ -115,8 +129,11 @@ fn infer_request_to_wit(r: ondemand::InferRequest) -> wit::InferRequest {
 }
 
 impl wit::Guest for Plugin {
-    fn list_services(category: Option<wit::ServiceCategory>) -> Result<Vec<wit::ServiceSummary>, wit_types::ThetaError> {
-        let services = with_ctx(|ctx| ondemand::list_services(ctx, category.map(category_from_wit)))?;
+    fn list_services(
+        category: Option<wit::ServiceCategory>,
+    ) -> Result<Vec<wit::ServiceSummary>, wit_types::ThetaError> {
+        let services =
+            with_ctx(|ctx| ondemand::list_services(ctx, category.map(category_from_wit)))?;
         Ok(services
             .into_iter()
             .map(|s| wit::ServiceSummary {
@@ -136,8 +153,18 @@ impl wit::Guest for Plugin {
         with_ctx(|ctx| {
             let input = match serde_json::from_str::<serde_json::Value>(&args.input) {
                 Ok(serde_json::Value::Object(map)) => map,
-                Ok(_) => return Err(error::ThetaError::invalid("input", "expected a JSON object")),
-                Err(e) => return Err(error::ThetaError::invalid("input", format!("not valid JSON: {e}"))),
+                Ok(_) => {
+                    return Err(error::ThetaError::invalid(
+                        "input",
+                        "expected a JSON object",
+                    ));
+                }
+                Err(e) => {
+                    return Err(error::ThetaError::invalid(
+                        "input",
+                        format!("not valid JSON: {e}"),
+                    ));
+                }
             };
             ondemand::infer(
                 ctx,
@@ -163,10 +190,16 @@ impl wit::Guest for Plugin {
         input_fields: Vec<String>,
         prediction: Option<String>,
     ) -> Result<Vec<wit::UploadUrl>, wit_types::ThetaError> {
-        let urls = with_ctx(|ctx| ondemand::get_upload_url(ctx, &service, &input_fields, prediction.as_deref()))?;
+        let urls = with_ctx(|ctx| {
+            ondemand::get_upload_url(ctx, &service, &input_fields, prediction.as_deref())
+        })?;
         Ok(urls
             .into_iter()
-            .map(|u| wit::UploadUrl { field: u.field, upload_url: u.upload_url, filename: u.filename })
+            .map(|u| wit::UploadUrl {
+                field: u.field,
+                upload_url: u.upload_url,
+                filename: u.filename,
+            })
             .collect())
     }
 
@@ -175,7 +208,10 @@ impl wit::Guest for Plugin {
             messages: args
                 .messages
                 .into_iter()
-                .map(|m| chat::ChatMessage { role: m.role, content: m.content })
+                .map(|m| chat::ChatMessage {
+                    role: m.role,
+                    content: m.content,
+                })
                 .collect(),
             service: args.service,
             variant: args.variant,
@@ -224,4 +260,3 @@ impl wit_commands::Guest for Plugin {
         with_ctx(|ctx| commands::invoke(ctx, &name, &args_json))
     }
 }
-

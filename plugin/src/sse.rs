@@ -128,7 +128,10 @@ mod tests {
         };
         vec![
             ev(None, "{\"choices\":[{\"delta\":{\"content\":\"Hé\"}}]}"),
-            ev(Some("message"), "{\"choices\":[{\"delta\":{\"content\":\"llo 世界 🌍\"}}]}"),
+            ev(
+                Some("message"),
+                "{\"choices\":[{\"delta\":{\"content\":\"llo 世界 🌍\"}}]}",
+            ),
             ev(None, "line one\nline two"),
             ev(None, "no-space"),
             ev(None, "[DONE]"),
@@ -146,7 +149,11 @@ mod tests {
     fn every_single_split_point_gives_the_same_events() {
         let bytes = SAMPLE.as_bytes();
         for i in 0..=bytes.len() {
-            assert_eq!(parse_all(&[&bytes[..i], &bytes[i..]]), expected(), "split at {i}");
+            assert_eq!(
+                parse_all(&[&bytes[..i], &bytes[i..]]),
+                expected(),
+                "split at {i}"
+            );
         }
     }
 

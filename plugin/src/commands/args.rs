@@ -67,8 +67,9 @@ impl Args {
     pub fn f64(&self, name: &str) -> Result<Option<f64>> {
         self.get(name)
             .map(|v| {
-                v.as_f64()
-                    .ok_or_else(|| ThetaError::invalid(name, format!("expected a number, got {}", kind(v))))
+                v.as_f64().ok_or_else(|| {
+                    ThetaError::invalid(name, format!("expected a number, got {}", kind(v)))
+                })
             })
             .transpose()
     }
@@ -76,8 +77,9 @@ impl Args {
     pub fn bool(&self, name: &str) -> Result<Option<bool>> {
         self.get(name)
             .map(|v| {
-                v.as_bool()
-                    .ok_or_else(|| ThetaError::invalid(name, format!("expected true or false, got {}", kind(v))))
+                v.as_bool().ok_or_else(|| {
+                    ThetaError::invalid(name, format!("expected true or false, got {}", kind(v)))
+                })
             })
             .transpose()
     }
@@ -97,14 +99,17 @@ pub fn as_u32(name: &str, v: &Value) -> Result<u32> {
     v.as_u64()
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| {
-            ThetaError::invalid(name, format!("expected a non-negative integer, got {}", short(v)))
+            ThetaError::invalid(
+                name,
+                format!("expected a non-negative integer, got {}", short(v)),
+            )
         })
 }
 
 pub fn as_object(name: &str, v: &Value) -> Result<Map<String, Value>> {
-    v.as_object()
-        .cloned()
-        .ok_or_else(|| ThetaError::invalid(name, format!("expected a JSON object, got {}", kind(v))))
+    v.as_object().cloned().ok_or_else(|| {
+        ThetaError::invalid(name, format!("expected a JSON object, got {}", kind(v)))
+    })
 }
 
 /// "a string", "an array", ... for error messages.
@@ -145,18 +150,29 @@ pub fn check_name(field: &str, value: &str) -> Result<()> {
     }
 }
 
-/// A number range check with a clear message.
-pub fn check_range<T: PartialOrd + std::fmt::Display + Copy>(
+/// A range check with a clear message. Numbers are printed through `serde_json` so the component does
+/// not carry core's float formatting code.
+pub fn check_range<T: PartialOrd + Copy + Into<Value>>(
     field: &str,
     value: Option<T>,
     min: T,
     max: T,
 ) -> Result<()> {
     match value {
-        Some(v) if !(v >= min && v <= max) => Err(ThetaError::invalid(
-            field,
-            format!("expected {min} to {max}, got {v}"),
-        )),
+        Some(v) if !(v >= min && v <= max) => {
+            let show = |x: T| {
+                let v: Value = x.into();
+                if v.is_null() {
+                    "not a number".to_owned()
+                } else {
+                    v.to_string()
+                }
+            };
+            Err(ThetaError::invalid(
+                field,
+                format!("expected {} to {}, got {}", show(min), show(max), show(v)),
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -188,8 +204,14 @@ mod tests {
         assert_eq!(field_of(a.bool("b").unwrap_err()), "b");
         assert_eq!(field_of(a.object("o").unwrap_err()), "o");
         assert_eq!(a.string("z").unwrap(), None);
-        assert_eq!(field_of(a.required_string("missing").unwrap_err()), "missing");
-        assert_eq!(field_of(a.allow_only(&["s", "n", "b", "o", "z"]).unwrap_err()), "neg");
+        assert_eq!(
+            field_of(a.required_string("missing").unwrap_err()),
+            "missing"
+        );
+        assert_eq!(
+            field_of(a.allow_only(&["s", "n", "b", "o", "z"]).unwrap_err()),
+            "neg"
+        );
     }
 
     #[test]
@@ -197,11 +219,23 @@ mod tests {
         for ok in ["flux", "qwen3", "image_to_image", "a.b-c", "infr_rqst_1"] {
             assert!(check_name("service", ok).is_ok(), "{ok}");
         }
-        for bad in ["", ".", "..", "../admin", "a/b", "a b", "é", "a?x=1", "a%2F"] {
-            assert_eq!(field_of(check_name("service", bad).unwrap_err()), "service", "{bad}");
+        for bad in [
+            "", ".", "..", "../admin", "a/b", "a b", "é", "a?x=1", "a%2F",
+        ] {
+            assert_eq!(
+                field_of(check_name("service", bad).unwrap_err()),
+                "service",
+                "{bad}"
+            );
         }
         assert!(check_range("wait", Some(60), 0, 60).is_ok());
-        assert_eq!(field_of(check_range("wait", Some(61), 0, 60).unwrap_err()), "wait");
-        assert_eq!(field_of(check_range("t", Some(f64::NAN), 0.0, 2.0).unwrap_err()), "t");
+        assert_eq!(
+            field_of(check_range("wait", Some(61), 0, 60).unwrap_err()),
+            "wait"
+        );
+        assert_eq!(
+            field_of(check_range("t", Some(f64::NAN), 0.0, 2.0).unwrap_err()),
+            "t"
+        );
     }
 }

@@ -3,7 +3,6 @@
 //! reasoning apart). A stream that ends early is an error, never a short answer.
 
 use super::args::{Args, as_string, check_name, check_range};
-use super::object_schema;
 use crate::client::{Call, Client, Ctx, encode, parse_json_body, truncate};
 use crate::config::CHAT_TIMEOUT_MS;
 use crate::error::{Result, ThetaError};
@@ -56,36 +55,28 @@ pub struct ChatReply {
     pub streamed: bool,
 }
 
-pub fn chat_schema() -> Value {
-    object_schema(
-        json!({
-            "messages": {
-                "type": "array", "minItems": 1,
-                "description": "The conversation, oldest first.",
-                "items": {
-                    "type": "object", "additionalProperties": false, "required": ["role", "content"],
-                    "properties": {
-                        "role": {"type": "string", "enum": ROLES, "description": "Who wrote the message."},
-                        "content": {"type": "string", "description": "The message text."}
-                    }
-                }
-            },
-            "service": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$", "description": "Chat service alias; default `qwen3`. `gpt_oss_120b` uses the OpenAI-compatible route."},
-            "variant": {"type": "string", "description": "Service variant, e.g. `parallax_32b_fp8` for qwen3."},
-            "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS_LIMIT, "description": "Answer budget; default 500 (qwen3) or 1800 (gpt_oss_120b, whose reasoning uses the same budget)."},
-            "temperature": {"type": "number", "minimum": 0, "maximum": 2, "description": "Sampling temperature; default 0.5 for qwen3."},
-            "top_p": {"type": "number", "minimum": 0, "maximum": 1, "description": "Nucleus sampling; default 0.7 for qwen3."},
-            "reasoning_effort": {"type": "string", "enum": EFFORTS, "description": "Reasoning effort (gpt_oss_120b; default low)."},
-            "stream": {"type": "boolean", "description": "Stream tokens as they arrive (default true for qwen3, false for gpt_oss_120b)."},
-            "wait": {"type": "integer", "minimum": 0, "maximum": 60, "description": "Seconds Theta may hold the request (default 60)."}
-        }),
-        &["messages"],
-    )
-}
+pub const CHAT_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"required":["messages"],"properties":{
+"messages":{"type":"array","minItems":1,"description":"The conversation, oldest first.","items":{"type":"object","additionalProperties":false,"required":["role","content"],"properties":{"role":{"type":"string","enum":["system","user","assistant","tool"],"description":"Who wrote the message."},"content":{"type":"string","description":"The message text."}}}},
+"service":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Chat service alias; default `qwen3`. `gpt_oss_120b` uses the OpenAI-compatible route."},
+"variant":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Service variant, e.g. `parallax_32b_fp8` for qwen3."},
+"max_tokens":{"type":"integer","minimum":1,"maximum":32768,"description":"Answer budget; default 500 (qwen3) or 1800 (gpt_oss_120b, whose reasoning uses the same budget)."},
+"temperature":{"type":"number","minimum":0,"maximum":2,"description":"Sampling temperature; default 0.5 on /infer_request services."},
+"top_p":{"type":"number","minimum":0,"maximum":1,"description":"Nucleus sampling; default 0.7 on /infer_request services."},
+"reasoning_effort":{"type":"string","enum":["low","medium","high"],"description":"Reasoning effort (gpt_oss_120b; default low)."},
+"stream":{"type":"boolean","description":"Stream tokens as they arrive (default true for qwen3, false for gpt_oss_120b)."},
+"wait":{"type":"integer","minimum":0,"maximum":60,"description":"Seconds Theta may hold the request (default 60)."}}}"#;
 
 pub fn parse_chat(args: Args) -> Result<ChatArgs> {
     args.allow_only(&[
-        "messages", "service", "variant", "max_tokens", "temperature", "top_p", "reasoning_effort", "stream", "wait",
+        "messages",
+        "service",
+        "variant",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "reasoning_effort",
+        "stream",
+        "wait",
     ])?;
     let messages = match args.get("messages") {
         Some(Value::Array(items)) => items
@@ -95,20 +86,42 @@ pub fn parse_chat(args: Args) -> Result<ChatArgs> {
                 let field = format!("messages[{i}]");
                 let m = super::args::as_object(&field, m)?;
                 if let Some(k) = m.keys().find(|k| *k != "role" && *k != "content") {
-                    return Err(ThetaError::invalid(format!("{field}.{k}"), "unknown field; a message has role and content"));
+                    return Err(ThetaError::invalid(
+                        format!("{field}.{k}"),
+                        "unknown field; a message has role and content",
+                    ));
                 }
                 let get = |k: &str| {
                     m.get(k)
-                        .ok_or_else(|| ThetaError::invalid(format!("{field}.{k}"), "required; expected a string"))
+                        .ok_or_else(|| {
+                            ThetaError::invalid(
+                                format!("{field}.{k}"),
+                                "required; expected a string",
+                            )
+                        })
                         .and_then(|v| as_string(&format!("{field}.{k}"), v))
                 };
-                Ok(ChatMessage { role: get("role")?, content: get("content")? })
+                Ok(ChatMessage {
+                    role: get("role")?,
+                    content: get("content")?,
+                })
             })
             .collect::<Result<Vec<_>>>()?,
         Some(other) => {
-            return Err(ThetaError::invalid("messages", format!("expected a list of {{role, content}}, got {}", super::args::kind(other))));
+            return Err(ThetaError::invalid(
+                "messages",
+                format!(
+                    "expected a list of {{role, content}}, got {}",
+                    super::args::kind(other)
+                ),
+            ));
         }
-        None => return Err(ThetaError::invalid("messages", "required; expected a non-empty list of {role, content}")),
+        None => {
+            return Err(ThetaError::invalid(
+                "messages",
+                "required; expected a non-empty list of {role, content}",
+            ));
+        }
     };
     Ok(ChatArgs {
         messages,
@@ -125,13 +138,20 @@ pub fn parse_chat(args: Args) -> Result<ChatArgs> {
 
 fn validate(args: &ChatArgs) -> Result<()> {
     if args.messages.is_empty() {
-        return Err(ThetaError::invalid("messages", "expected at least one message"));
+        return Err(ThetaError::invalid(
+            "messages",
+            "expected at least one message",
+        ));
     }
     for (i, m) in args.messages.iter().enumerate() {
         if !ROLES.contains(&m.role.as_str()) {
             return Err(ThetaError::invalid(
                 format!("messages[{i}].role"),
-                format!("expected one of {}, got `{}`", ROLES.join(", "), truncate(&m.role, 40)),
+                format!(
+                    "expected one of {}, got `{}`",
+                    ROLES.join(", "),
+                    truncate(&m.role, 40)
+                ),
             ));
         }
     }
@@ -150,7 +170,11 @@ fn validate(args: &ChatArgs) -> Result<()> {
     {
         return Err(ThetaError::invalid(
             "reasoning_effort",
-            format!("expected one of {}, got `{}`", EFFORTS.join(", "), truncate(e, 40)),
+            format!(
+                "expected one of {}, got `{}`",
+                EFFORTS.join(", "),
+                truncate(e, 40)
+            ),
         ));
     }
     Ok(())
@@ -158,7 +182,10 @@ fn validate(args: &ChatArgs) -> Result<()> {
 
 pub fn chat(ctx: &Ctx, args: ChatArgs) -> Result<ChatReply> {
     validate(&args)?;
-    let service = args.service.clone().unwrap_or_else(|| DEFAULT_SERVICE.into());
+    let service = args
+        .service
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SERVICE.into());
     let openai = OPENAI_ROUTE_SERVICES.contains(&service.as_str());
     let messages = serde_json::to_value(&args.messages).unwrap_or(Value::Null);
     let (call, budget) = if openai {
@@ -202,7 +229,9 @@ pub fn chat(ctx: &Ctx, args: ChatArgs) -> Result<ChatReply> {
             None => format!("wait={wait}"),
         };
         let mut call = Call::post(format!("/infer_request/{}?{query}", encode(&service)), body);
-        call.not_found = Some(format!("unknown service `{service}`: see list_services for the chat services"));
+        call.not_found = Some(format!(
+            "unknown service `{service}`: see list_services for the chat services"
+        ));
         (call, max_tokens)
     };
     let mut call = call;
@@ -217,26 +246,43 @@ pub fn chat(ctx: &Ctx, args: ChatArgs) -> Result<ChatReply> {
     reply.service = service;
     if reply.content.is_empty() && reply.note.is_none() {
         let reason = reply.finish_reason.as_deref().unwrap_or("none");
-        reply.note = Some(if reply.reasoning.as_deref().is_some_and(|r| !r.is_empty()) || openai {
-            format!(
-                "the answer is empty (finish_reason: {reason}): the max_tokens budget of {budget} went to reasoning; \
+        reply.note = Some(
+            if reply.reasoning.as_deref().is_some_and(|r| !r.is_empty()) || openai {
+                format!(
+                    "the answer is empty (finish_reason: {reason}): the max_tokens budget of {budget} went to reasoning; \
                  raise max_tokens (e.g. 1800 or more) or lower reasoning_effort"
-            )
-        } else {
-            format!("the model returned no text (finish_reason: {reason}); raise max_tokens ({budget}) or try again")
-        });
+                )
+            } else {
+                format!(
+                    "the model returned no text (finish_reason: {reason}); raise max_tokens ({budget}) or try again"
+                )
+            },
+        );
     }
     Ok(reply)
 }
 
 /// Reads a chat answer: SSE when the server streams, JSON otherwise (decided by content type, or by
 /// the first bytes when the type is missing).
-fn read_reply(client: &Client, call: &Call, mut response: HttpResponse, events: &dyn EventSink) -> Result<ChatReply> {
-    let content_type = response.header("content-type").unwrap_or("").to_ascii_lowercase();
-    let first = response.body.next_chunk().map_err(|e| client.body_error(call, e))?;
+fn read_reply(
+    client: &Client,
+    call: &Call,
+    mut response: HttpResponse,
+    events: &dyn EventSink,
+) -> Result<ChatReply> {
+    let content_type = response
+        .header("content-type")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let first = response
+        .body
+        .next_chunk()
+        .map_err(|e| client.body_error(call, e))?;
     let first = first.unwrap_or_default();
     let looks_sse = {
-        let start = String::from_utf8_lossy(&first[..first.len().min(16)]).trim_start().to_owned();
+        let start = String::from_utf8_lossy(&first[..first.len().min(16)])
+            .trim_start()
+            .to_owned();
         start.starts_with("data:") || start.starts_with(':') || start.starts_with("event:")
     };
     if content_type.contains("event-stream") || (!content_type.contains("json") && looks_sse) {
@@ -247,15 +293,22 @@ fn read_reply(client: &Client, call: &Call, mut response: HttpResponse, events: 
             for event in parser.feed(&bytes) {
                 stream.on_data(&event.data, events)?;
             }
-            chunk = response.body.next_chunk().map_err(|e| match client.body_error(call, e) {
-                ThetaError::Timeout { message } => {
-                    ThetaError::Timeout { message: format!("{message} (stream stopped after {} tokens)", stream.pieces) }
-                }
-                ThetaError::Transport { message } => {
-                    ThetaError::transport(format!("stream was cut after {} tokens: {message}", stream.pieces))
-                }
-                other => other,
-            })?;
+            chunk = response
+                .body
+                .next_chunk()
+                .map_err(|e| match client.body_error(call, e) {
+                    ThetaError::Timeout { message } => ThetaError::Timeout {
+                        message: format!(
+                            "{message} (stream stopped after {} tokens)",
+                            stream.pieces
+                        ),
+                    },
+                    ThetaError::Transport { message } => ThetaError::transport(format!(
+                        "stream was cut after {} tokens: {message}",
+                        stream.pieces
+                    )),
+                    other => other,
+                })?;
         }
         if let Some(event) = parser.finish() {
             stream.on_data(&event.data, events)?;
@@ -263,7 +316,11 @@ fn read_reply(client: &Client, call: &Call, mut response: HttpResponse, events: 
         stream.finish()
     } else {
         let mut bytes = first;
-        while let Some(more) = response.body.next_chunk().map_err(|e| client.body_error(call, e))? {
+        while let Some(more) = response
+            .body
+            .next_chunk()
+            .map_err(|e| client.body_error(call, e))?
+        {
             bytes.extend_from_slice(&more);
             if bytes.len() > 16 * 1024 * 1024 {
                 return Err(ThetaError::transport("chat answer larger than 16 MiB"));
@@ -275,11 +332,18 @@ fn read_reply(client: &Client, call: &Call, mut response: HttpResponse, events: 
 
 fn usage_from(v: &Value) -> Option<TokenUsage> {
     let u = v.get("usage")?;
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).map(|n| n.min(u64::from(u32::MAX)) as u32);
+    let n = |k: &str| {
+        u.get(k)
+            .and_then(Value::as_u64)
+            .map(|n| n.min(u64::from(u32::MAX)) as u32)
+    };
     if n("prompt_tokens").is_none() && n("completion_tokens").is_none() {
         return None;
     }
-    Some(TokenUsage { prompt_tokens: n("prompt_tokens").unwrap_or(0), completion_tokens: n("completion_tokens").unwrap_or(0) })
+    Some(TokenUsage {
+        prompt_tokens: n("prompt_tokens").unwrap_or(0),
+        completion_tokens: n("completion_tokens").unwrap_or(0),
+    })
 }
 
 fn text_at<'v>(v: &'v Value, keys: &[&str]) -> Option<&'v str> {
@@ -300,8 +364,13 @@ pub fn reply_from_json(body: &Value) -> Result<ChatReply> {
     let from_choices = |reply: &mut ChatReply, v: &Value| {
         let choice = &v["choices"][0];
         let message = &choice["message"];
-        reply.content = text_at(message, &["content"]).or_else(|| text_at(choice, &["text"])).unwrap_or("").to_owned();
-        reply.reasoning = text_at(message, &["reasoning", "reasoning_content"]).filter(|r| !r.is_empty()).map(str::to_owned);
+        reply.content = text_at(message, &["content"])
+            .or_else(|| text_at(choice, &["text"]))
+            .unwrap_or("")
+            .to_owned();
+        reply.reasoning = text_at(message, &["reasoning", "reasoning_content"])
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned);
         reply.finish_reason = text_at(choice, &["finish_reason"]).map(str::to_owned);
         if reply.usage.is_none() {
             reply.usage = usage_from(v);
@@ -321,7 +390,10 @@ pub fn reply_from_json(body: &Value) -> Result<ChatReply> {
                     "chat request {} ended in state `{}`: {}",
                     request.id,
                     request.state,
-                    request.error_message.as_deref().unwrap_or("no error message")
+                    request
+                        .error_message
+                        .as_deref()
+                        .unwrap_or("no error message")
                 ),
                 retriable: false,
             });
@@ -338,9 +410,19 @@ pub fn reply_from_json(body: &Value) -> Result<ChatReply> {
     match output.get("message") {
         Some(Value::String(s)) => reply.content = s.clone(),
         Some(m @ Value::Object(_)) if m.get("choices").is_some() => from_choices(&mut reply, m),
-        Some(Value::Object(m)) => reply.content = m.get("content").and_then(Value::as_str).unwrap_or("").to_owned(),
+        Some(Value::Object(m)) => {
+            reply.content = m
+                .get("content")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        }
         _ if output.get("choices").is_some() => from_choices(&mut reply, &output),
-        _ => reply.content = text_at(&output, &["text", "content"]).unwrap_or("").to_owned(),
+        _ => {
+            reply.content = text_at(&output, &["text", "content"])
+                .unwrap_or("")
+                .to_owned()
+        }
     }
     if reply.usage.is_none() {
         reply.usage = usage_from(&output);
@@ -370,7 +452,9 @@ impl ChatStream {
         let Ok(chunk) = serde_json::from_str::<Value>(data) else {
             return Ok(()); // a malformed line is skipped, as other clients do; truncation is still caught
         };
-        if chunk.get("error").is_some_and(|e| !e.is_null()) || chunk.get("status").and_then(Value::as_str) == Some("error") {
+        if chunk.get("error").is_some_and(|e| !e.is_null())
+            || chunk.get("status").and_then(Value::as_str) == Some("error")
+        {
             return Err(ThetaError::Upstream {
                 status: 200,
                 message: format!(
@@ -386,14 +470,23 @@ impl ChatStream {
         }
         let choice = &chunk["choices"][0];
         let delta = &choice["delta"];
-        if let Some(text) = text_at(delta, &["content"]).or_else(|| text_at(choice, &["text"])).filter(|t| !t.is_empty()) {
+        if let Some(text) = text_at(delta, &["content"])
+            .or_else(|| text_at(choice, &["text"]))
+            .filter(|t| !t.is_empty())
+        {
             self.content.push_str(text);
             self.pieces += 1;
-            events.emit(Event::Token { text: text.to_owned() });
+            events.emit(Event::Token {
+                text: text.to_owned(),
+            });
         }
-        if let Some(text) = text_at(delta, &["reasoning", "reasoning_content"]).filter(|t| !t.is_empty()) {
+        if let Some(text) =
+            text_at(delta, &["reasoning", "reasoning_content"]).filter(|t| !t.is_empty())
+        {
             self.reasoning.push_str(text);
-            events.emit(Event::Reasoning { text: text.to_owned() });
+            events.emit(Event::Reasoning {
+                text: text.to_owned(),
+            });
         }
         if let Some(reason) = text_at(choice, &["finish_reason"]) {
             self.finish_reason = Some(reason.to_owned());

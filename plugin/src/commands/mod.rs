@@ -11,7 +11,7 @@ use crate::config::ONDEMAND_TOKEN_VAR;
 use crate::error::{Result, ThetaError};
 use args::Args;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// What a command does to the outside world (hosts use it for grants and dry-run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,7 +35,8 @@ pub struct CommandInfo {
 struct Command {
     name: &'static str,
     summary: &'static str,
-    schema: fn() -> Value,
+    /// JSON Schema (draft 2020-12) of the arguments, as text.
+    schema: &'static str,
     effect: Effect,
     needs_token: bool,
     run: fn(&Ctx, Args) -> Result<Value>,
@@ -59,16 +60,21 @@ fn commands() -> [Command; 5] {
         Command {
             name: "list_services",
             summary: "List the services of the on-demand catalogue (public ones), optionally of one category.",
-            schema: ondemand::list_services_schema,
+            schema: ondemand::LIST_SERVICES_SCHEMA,
             effect: Effect::Read,
             needs_token: false,
-            run: |ctx, args| to_json(ondemand::list_services(ctx, ondemand::parse_list_services(args)?)?),
+            run: |ctx, args| {
+                to_json(ondemand::list_services(
+                    ctx,
+                    ondemand::parse_list_services(args)?,
+                )?)
+            },
         },
         Command {
             name: "infer",
             summary: "Run inference on an on-demand service (paid). With wait 0 it returns a pending request to poll \
                       with get_request_status.",
-            schema: ondemand::infer_schema,
+            schema: ondemand::INFER_SCHEMA,
             effect: Effect::Spend,
             needs_token: true,
             run: |ctx, args| to_json(ondemand::infer(ctx, ondemand::parse_infer(args)?)?),
@@ -76,28 +82,38 @@ fn commands() -> [Command; 5] {
         Command {
             name: "get_request_status",
             summary: "Status and, when finished, output of an inference request.",
-            schema: ondemand::status_schema,
+            schema: ondemand::STATUS_SCHEMA,
             effect: Effect::Read,
             needs_token: true,
-            run: |ctx, args| to_json(ondemand::get_request_status(ctx, &ondemand::parse_status(args)?)?),
+            run: |ctx, args| {
+                to_json(ondemand::get_request_status(
+                    ctx,
+                    &ondemand::parse_status(args)?,
+                )?)
+            },
         },
         Command {
             name: "get_upload_url",
             summary: "Presigned upload URLs for a service's file inputs (free, but creates URLs). PUT the file to \
                       upload_url, then pass filename as the field's value in infer.",
-            schema: ondemand::upload_schema,
+            schema: ondemand::UPLOAD_SCHEMA,
             effect: Effect::Mutate,
             needs_token: true,
             run: |ctx, args| {
                 let (service, fields, prediction) = ondemand::parse_upload(args)?;
-                to_json(ondemand::get_upload_url(ctx, &service, &fields, prediction.as_deref())?)
+                to_json(ondemand::get_upload_url(
+                    ctx,
+                    &service,
+                    &fields,
+                    prediction.as_deref(),
+                )?)
             },
         },
         Command {
             name: "theta.ondemand.chat",
             summary: "Chat with an on-demand LLM: qwen3 by default (tokens streamed as they arrive), or gpt_oss_120b \
                       (answer and reasoning returned apart). Paid.",
-            schema: chat::chat_schema,
+            schema: chat::CHAT_SCHEMA,
             effect: Effect::Spend,
             needs_token: true,
             run: |ctx, args| to_json(chat::chat(ctx, chat::parse_chat(args)?)?),
@@ -112,7 +128,7 @@ pub fn describe() -> Vec<CommandInfo> {
         .map(|c| CommandInfo {
             name: c.name.into(),
             summary: c.summary.into(),
-            args_schema: (c.schema)().to_string(),
+            args_schema: c.schema.to_owned(),
             effect: c.effect,
             credentials: if c.needs_token {
                 vec![ONDEMAND_TOKEN_VAR.into()]
@@ -154,13 +170,5 @@ pub fn invoke(ctx: &Ctx, name: &str, args_json: &str) -> Result<String> {
     Ok(result.to_string())
 }
 
-/// JSON Schema (draft 2020-12) of an arguments object.
-pub(crate) fn object_schema(properties: Value, required: &[&str]) -> Value {
-    json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": properties,
-        "required": required,
-        "additionalProperties": false,
-    })
-}
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,6 @@
 //! sources (see /work/shared/theta-api-sources.md §2.1, §5).
 
 use super::args::{Args, as_string, check_name, check_range, kind};
-use super::object_schema;
 use crate::client::{Call, Client, Ctx, encode, truncate};
 use crate::config::CHAT_TIMEOUT_MS;
 use crate::error::{Result, ThetaError};
@@ -45,13 +44,23 @@ impl Category {
         let has = |words: &[&str]| words.iter().any(|w| a.contains(w));
         if has(&["whisper", "audio", "voice", "kokoro", "tts"]) {
             Self::Audio
-        } else if has(&["flux", "sdxl", "stable", "image", "esrgan", "instant_id", "upscale"]) {
+        } else if has(&[
+            "flux",
+            "sdxl",
+            "stable",
+            "image",
+            "esrgan",
+            "instant_id",
+            "upscale",
+        ]) {
             Self::Image
         } else if has(&["llava", "vision", "blip", "grounding", "dino"]) {
             Self::Vision
         } else if has(&["video", "step_video", "talking_head"]) {
             Self::Video
-        } else if has(&["qwen", "gpt", "llama", "glm", "minimax", "llm", "chat", "text"]) {
+        } else if has(&[
+            "qwen", "gpt", "llama", "glm", "minimax", "llm", "chat", "text",
+        ]) {
             Self::Text
         } else {
             Self::Other
@@ -72,18 +81,7 @@ pub struct ServiceSummary {
     pub description: Option<String>,
 }
 
-pub fn list_services_schema() -> Value {
-    object_schema(
-        json!({
-            "category": {
-                "type": "string",
-                "enum": Category::NAMES,
-                "description": "Only services of this category (derived from the alias)."
-            }
-        }),
-        &[],
-    )
-}
+pub const LIST_SERVICES_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"properties":{"category":{"type":"string","enum":["image","audio","text","video","vision","other"],"description":"Only services of this category (derived from the alias)."}}}"#;
 
 pub fn parse_list_services(args: Args) -> Result<Option<Category>> {
     args.allow_only(&["category"])?;
@@ -92,7 +90,11 @@ pub fn parse_list_services(args: Args) -> Result<Option<Category>> {
             Category::parse(&c).ok_or_else(|| {
                 ThetaError::invalid(
                     "category",
-                    format!("expected one of {}, got `{}`", Category::NAMES.join(", "), truncate(&c, 40)),
+                    format!(
+                        "expected one of {}, got `{}`",
+                        Category::NAMES.join(", "),
+                        truncate(&c, 40)
+                    ),
                 )
             })
         })
@@ -115,7 +117,11 @@ pub fn list_services(ctx: &Ctx, category: Option<Category>) -> Result<Vec<Servic
         })?;
     Ok(services
         .iter()
-        .filter(|s| s.get("state").and_then(Value::as_str).is_none_or(|st| st == "public"))
+        .filter(|s| {
+            s.get("state")
+                .and_then(Value::as_str)
+                .is_none_or(|st| st == "public")
+        })
         .filter_map(summarize)
         .filter(|s| category.is_none_or(|c| s.category == c))
         .collect())
@@ -158,8 +164,13 @@ pub fn summarize(service: &Value) -> Option<ServiceSummary> {
             variants.push(v.to_owned());
         }
     };
-    if let Some(list) = default.and_then(|d| d.get("variants")).and_then(Value::as_array) {
-        list.iter().filter_map(Value::as_str).for_each(&mut add_variant);
+    if let Some(list) = default
+        .and_then(|d| d.get("variants"))
+        .and_then(Value::as_array)
+    {
+        list.iter()
+            .filter_map(Value::as_str)
+            .for_each(&mut add_variant);
     }
     if let Some(map) = service.get("variant_templates").and_then(Value::as_object) {
         map.keys().for_each(|k| add_variant(k));
@@ -267,38 +278,46 @@ pub struct InferRequest {
 /// Seconds Theta holds the request when `wait` is not given (the official MCP's default).
 const DEFAULT_WAIT: u32 = 30;
 
-pub fn infer_schema() -> Value {
-    object_schema(
-        json!({
-            "service": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$", "description": "Service alias from list_services, e.g. `flux`."},
-            "input": {"type": "object", "description": "The service's input object (see the service's input fields).", "additionalProperties": true},
-            "wait": {"type": "integer", "minimum": 0, "maximum": 60, "description": "Seconds to wait for the result; 0 returns at once with a request id to poll. Default 30."},
-            "prediction": {"type": "string", "description": "Prediction method when the service has several."},
-            "variant": {"type": "string", "description": "Service variant, e.g. `quantized`."},
-            "webhook": {"type": "string", "format": "uri", "pattern": "^https://", "description": "HTTPS URL Theta calls when the request finishes."},
-            "payload": {"type": "object", "description": "MCP style: an object holding input (and variant, webhook), or the bare input."},
-            "options": {"type": "object", "description": "Skill style: {wait, prediction}.", "properties": {"wait": {"type": "integer", "minimum": 0, "maximum": 60}, "prediction": {"type": "string"}}, "additionalProperties": false}
-        }),
-        &["service"],
-    )
-}
+pub const INFER_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"required":["service"],"properties":{
+"service":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Service alias from list_services, e.g. `flux`."},
+"input":{"type":"object","description":"The service's input object (see the service's input fields). Required unless payload is given."},
+"wait":{"type":"integer","minimum":0,"maximum":60,"description":"Seconds to wait for the result; 0 returns at once with a request id to poll. Default 30."},
+"prediction":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Prediction method when the service has several."},
+"variant":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Service variant, e.g. `quantized`."},
+"webhook":{"type":"string","format":"uri","pattern":"^https://","description":"HTTPS URL Theta calls when the request finishes."},
+"payload":{"type":"object","description":"MCP style: an object holding input (and variant, webhook), or the bare input."},
+"options":{"type":"object","additionalProperties":false,"description":"Skill style: wait and prediction.","properties":{"wait":{"type":"integer","minimum":0,"maximum":60,"description":"As wait."},"prediction":{"type":"string","description":"As prediction."}}}}}"#;
 
 pub fn parse_infer(args: Args) -> Result<InferArgs> {
-    args.allow_only(&["service", "input", "wait", "prediction", "variant", "webhook", "payload", "options"])?;
+    args.allow_only(&[
+        "service",
+        "input",
+        "wait",
+        "prediction",
+        "variant",
+        "webhook",
+        "payload",
+        "options",
+    ])?;
     let service = args.required_string("service")?;
     let payload = args.object("payload")?;
-    let options = args.object("options")?.map(Map::into_iter).map(|o| {
-        Args::from_value(Value::Object(o.collect()), "options")
-    });
+    let options = args
+        .object("options")?
+        .map(Map::into_iter)
+        .map(|o| Args::from_value(Value::Object(o.collect()), "options"));
     let options = options.transpose()?;
     if let Some(o) = &options {
-        o.allow_only(&["wait", "prediction"]).map_err(|e| prefix_field("options.", e))?;
+        o.allow_only(&["wait", "prediction"])
+            .map_err(|e| prefix_field("options.", e))?;
     }
     let mut variant = args.string("variant")?;
     let mut webhook = args.string("webhook")?;
     let input = match (args.get("input"), payload) {
         (Some(_), Some(_)) => {
-            return Err(ThetaError::invalid("payload", "give either input or payload, not both"));
+            return Err(ThetaError::invalid(
+                "payload",
+                "give either input or payload, not both",
+            ));
         }
         (Some(v), None) => super::args::as_object("input", v)?,
         (None, Some(mut p)) if p.contains_key("input") => {
@@ -313,12 +332,20 @@ pub fn parse_infer(args: Args) -> Result<InferArgs> {
         }
         (None, Some(p)) => p,
         (None, None) => {
-            return Err(ThetaError::invalid("input", "required; expected a JSON object with the service's input fields"));
+            return Err(ThetaError::invalid(
+                "input",
+                "required; expected a JSON object with the service's input fields",
+            ));
         }
     };
     let wait = match args.u32("wait")? {
         Some(w) => Some(w),
-        None => options.as_ref().map(|o| o.u32("wait")).transpose().map_err(|e| prefix_field("options.", e))?.flatten(),
+        None => options
+            .as_ref()
+            .map(|o| o.u32("wait"))
+            .transpose()
+            .map_err(|e| prefix_field("options.", e))?
+            .flatten(),
     };
     let prediction = match args.string("prediction")? {
         Some(p) => Some(p),
@@ -329,24 +356,40 @@ pub fn parse_infer(args: Args) -> Result<InferArgs> {
             .map_err(|e| prefix_field("options.", e))?
             .flatten(),
     };
-    Ok(InferArgs { service, input, wait, prediction, variant, webhook })
+    Ok(InferArgs {
+        service,
+        input,
+        wait,
+        prediction,
+        variant,
+        webhook,
+    })
 }
 
 fn prefix_field(prefix: &str, e: ThetaError) -> ThetaError {
     match e {
-        ThetaError::InvalidArgument { field, reason } => ThetaError::invalid(format!("{prefix}{field}"), reason),
+        ThetaError::InvalidArgument { field, reason } => {
+            ThetaError::invalid(format!("{prefix}{field}"), reason)
+        }
         other => other,
     }
 }
 
 /// An HTTPS URL with a host, for Theta to call back.
 pub fn check_webhook(url: &str) -> Result<()> {
-    let rest = url.strip_prefix("https://").ok_or_else(|| {
-        ThetaError::invalid("webhook", "expected an https:// URL")
-    })?;
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| ThetaError::invalid("webhook", "expected an https:// URL"))?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains('@') || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ThetaError::invalid("webhook", "expected an https:// URL with a host, no user info or spaces, at most 2048 characters"));
+    if host.is_empty()
+        || host.contains('@')
+        || url.len() > 2048
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ThetaError::invalid(
+            "webhook",
+            "expected an https:// URL with a host, no user info or spaces, at most 2048 characters",
+        ));
     }
     Ok(())
 }
@@ -397,21 +440,19 @@ pub fn infer(ctx: &Ctx, mut args: InferArgs) -> Result<InferRequest> {
     infer_request_from(&Client::new(ctx).json(&call)?)
 }
 
-pub fn status_schema() -> Value {
-    object_schema(
-        json!({
-            "request_id": {"type": "string", "description": "The inference request id, e.g. `infr_rqst_…`."},
-            "requestId": {"type": "string", "description": "Same as request_id (camelCase spelling)."}
-        }),
-        &[],
-    )
-}
+pub const STATUS_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"properties":{
+"request_id":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"The inference request id, e.g. `infr_rqst_...`."},
+"requestId":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Same as request_id (camelCase spelling)."}},
+"oneOf":[{"required":["request_id"]},{"required":["requestId"]}]}"#;
 
 pub fn parse_status(args: Args) -> Result<String> {
     args.allow_only(&["request_id", "requestId"])?;
     match args.first(&["request_id", "requestId"]) {
         Some((name, v)) => as_string(name, v),
-        None => Err(ThetaError::invalid("request_id", "required; expected the request id string")),
+        None => Err(ThetaError::invalid(
+            "request_id",
+            "required; expected the request id string",
+        )),
     }
 }
 
@@ -438,7 +479,11 @@ pub fn infer_request_from(body: &Value) -> Result<InferRequest> {
     let id = match r.get("id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(ThetaError::transport("the inference request in the answer has no id")),
+        _ => {
+            return Err(ThetaError::transport(
+                "the inference request in the answer has no id",
+            ));
+        }
     };
     let error_message = text("error_message").or_else(|| match r.get("error") {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -486,23 +531,24 @@ pub struct UploadUrl {
     pub filename: String,
 }
 
-pub fn upload_schema() -> Value {
-    let fields = json!({"type": "array", "items": {"type": "string"}, "minItems": 1});
-    object_schema(
-        json!({
-            "service": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$", "description": "Service alias, e.g. `whisper`."},
-            "input_field": {"type": "string", "description": "The file input field, e.g. `audio_filename`."},
-            "inputField": {"type": "string", "description": "Same as input_field."},
-            "input_fields": {"description": "Several file input fields.", "allOf": [fields]},
-            "inputFields": {"description": "Same as input_fields.", "allOf": [fields]},
-            "prediction": {"type": "string", "description": "Prediction method, when the service has several."}
-        }),
-        &["service"],
-    )
-}
+pub const UPLOAD_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"required":["service"],"properties":{
+"service":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Service alias, e.g. `whisper`."},
+"input_field":{"type":"string","description":"The file input field, e.g. `audio_filename`."},
+"inputField":{"type":"string","description":"Same as input_field."},
+"input_fields":{"type":"array","items":{"type":"string"},"minItems":1,"description":"Several file input fields."},
+"inputFields":{"type":"array","items":{"type":"string"},"minItems":1,"description":"Same as input_fields."},
+"prediction":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Prediction method, when the service has several."}},
+"anyOf":[{"required":["input_field"]},{"required":["inputField"]},{"required":["input_fields"]},{"required":["inputFields"]}]}"#;
 
 pub fn parse_upload(args: Args) -> Result<(String, Vec<String>, Option<String>)> {
-    args.allow_only(&["service", "input_field", "inputField", "input_fields", "inputFields", "prediction"])?;
+    args.allow_only(&[
+        "service",
+        "input_field",
+        "inputField",
+        "input_fields",
+        "inputFields",
+        "prediction",
+    ])?;
     let service = args.required_string("service")?;
     let fields = match args.first(&["input_fields", "inputFields", "input_field", "inputField"]) {
         Some((name, Value::String(s))) => vec![as_string(name, &Value::String(s.clone()))?],
@@ -512,7 +558,13 @@ pub fn parse_upload(args: Args) -> Result<(String, Vec<String>, Option<String>)>
             .map(|(i, v)| as_string(&format!("{name}[{i}]"), v))
             .collect::<Result<_>>()?,
         Some((name, other)) => {
-            return Err(ThetaError::invalid(name, format!("expected a string or a list of strings, got {}", kind(other))));
+            return Err(ThetaError::invalid(
+                name,
+                format!(
+                    "expected a string or a list of strings, got {}",
+                    kind(other)
+                ),
+            ));
         }
         None => {
             return Err(ThetaError::invalid(
@@ -524,10 +576,18 @@ pub fn parse_upload(args: Args) -> Result<(String, Vec<String>, Option<String>)>
     Ok((service, fields, args.string("prediction")?))
 }
 
-pub fn get_upload_url(ctx: &Ctx, service: &str, fields: &[String], prediction: Option<&str>) -> Result<Vec<UploadUrl>> {
+pub fn get_upload_url(
+    ctx: &Ctx,
+    service: &str,
+    fields: &[String],
+    prediction: Option<&str>,
+) -> Result<Vec<UploadUrl>> {
     check_name("service", service)?;
     if fields.is_empty() {
-        return Err(ThetaError::invalid("input_fields", "expected at least one input field"));
+        return Err(ThetaError::invalid(
+            "input_fields",
+            "expected at least one input field",
+        ));
     }
     let mut unique: Vec<String> = Vec::new();
     for f in fields {
@@ -556,18 +616,35 @@ pub fn upload_urls_from(body: &Value, fields: &[String]) -> Result<Vec<UploadUrl
         .iter()
         .map(|field| {
             let entry = map.get(field).ok_or_else(|| {
-                let seen: Vec<&String> = map.as_object().map(|m| m.keys().collect()).unwrap_or_default();
-                ThetaError::transport(format!("the answer has no upload URL for `{field}` (it has: {seen:?})"))
+                let seen: Vec<&String> = map
+                    .as_object()
+                    .map(|m| m.keys().collect())
+                    .unwrap_or_default();
+                ThetaError::transport(format!(
+                    "the answer has no upload URL for `{field}` (it has: {seen:?})"
+                ))
             })?;
             let url = str_of(entry, "presigned_url")
                 .or_else(|| str_of(entry, "upload_url"))
                 .or_else(|| entry.as_str())
-                .ok_or_else(|| ThetaError::transport(format!("the upload entry for `{field}` has no URL")))?;
-            let filename = str_of(entry, "filename").map(str::to_owned).unwrap_or_else(|| {
-                // No filename: the object name in the presigned URL is what Theta expects.
-                url.split('?').next().and_then(|p| p.rsplit('/').next()).unwrap_or(field).to_owned()
-            });
-            Ok(UploadUrl { field: field.clone(), upload_url: url.to_owned(), filename })
+                .ok_or_else(|| {
+                    ThetaError::transport(format!("the upload entry for `{field}` has no URL"))
+                })?;
+            let filename = str_of(entry, "filename")
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    // No filename: the object name in the presigned URL is what Theta expects.
+                    url.split('?')
+                        .next()
+                        .and_then(|p| p.rsplit('/').next())
+                        .unwrap_or(field)
+                        .to_owned()
+                });
+            Ok(UploadUrl {
+                field: field.clone(),
+                upload_url: url.to_owned(),
+                filename,
+            })
         })
         .collect()
 }

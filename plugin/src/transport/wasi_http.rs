@@ -53,7 +53,8 @@ fn send(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
         other => TransportError::Failed(format!("invalid request header: {other:?}")),
     })?;
     let outgoing = OutgoingRequest::new(headers);
-    let invalid = |what: &str| TransportError::Failed(format!("the host rejected the request {what}"));
+    let invalid =
+        |what: &str| TransportError::Failed(format!("the host rejected the request {what}"));
     outgoing
         .set_method(&method(&request.method))
         .map_err(|()| invalid("method"))?;
@@ -150,25 +151,20 @@ fn write_body(body: OutgoingBody, bytes: Option<&[u8]>) -> Result<(), TransportE
         // The stream must be dropped before the body is finished.
         drop(stream);
     }
-    OutgoingBody::finish(body, None).map_err(|e| TransportError::Failed(format!(
-        "finishing the request body: {e:?}"
-    )))
+    OutgoingBody::finish(body, None)
+        .map_err(|e| TransportError::Failed(format!("finishing the request body: {e:?}")))
 }
 
 fn stream_error(what: &str, e: StreamError) -> TransportError {
     match e {
         StreamError::Closed => TransportError::Failed(format!("{what}: the stream was closed")),
-        StreamError::LastOperationFailed(err) => {
-            match wasip2::http::types::http_error_code(&err) {
-                Some(code) if is_timeout(&code) => {
-                    TransportError::Timeout(format!("{what}: {code:?}"))
-                }
-                Some(ErrorCode::InternalError(Some(text))) => TransportError::from_policy_text(&text)
-                    .unwrap_or_else(|| TransportError::Failed(format!("{what}: {text}"))),
-                Some(code) => TransportError::Failed(format!("{what}: {code:?}")),
-                None => TransportError::Failed(format!("{what}: {}", err.to_debug_string())),
-            }
-        }
+        StreamError::LastOperationFailed(err) => match wasip2::http::types::http_error_code(&err) {
+            Some(code) if is_timeout(&code) => TransportError::Timeout(format!("{what}: {code:?}")),
+            Some(ErrorCode::InternalError(Some(text))) => TransportError::from_policy_text(&text)
+                .unwrap_or_else(|| TransportError::Failed(format!("{what}: {text}"))),
+            Some(code) => TransportError::Failed(format!("{what}: {code:?}")),
+            None => TransportError::Failed(format!("{what}: {}", err.to_debug_string())),
+        },
     }
 }
 
