@@ -381,19 +381,21 @@ pub fn unwrap_envelope(value: Value) -> Result<Value> {
 /// Theta's error text: `message`, else `error` (a string or an object with a message), else the raw
 /// text; cut to a readable length.
 pub fn error_message(text: &str) -> String {
-    let from_json = serde_json::from_str::<Value>(text).ok().and_then(|v| {
-        let pick = |v: &Value| -> Option<String> {
-            match v {
-                Value::String(s) if !s.is_empty() => Some(s.clone()),
-                Value::Object(o) => o.get("message").and_then(Value::as_str).map(str::to_owned),
-                _ => None,
-            }
-        };
-        v.get("message")
-            .and_then(pick)
-            .or_else(|| v.get("error").and_then(pick))
-            .or_else(|| v.get("body").and_then(|b| b.get("message")).and_then(pick))
-    });
+    let from_json = serde_json::from_slice::<Value>(text.as_bytes())
+        .ok()
+        .and_then(|v| {
+            let pick = |v: &Value| -> Option<String> {
+                match v {
+                    Value::String(s) if !s.is_empty() => Some(s.clone()),
+                    Value::Object(o) => o.get("message").and_then(Value::as_str).map(str::to_owned),
+                    _ => None,
+                }
+            };
+            v.get("message")
+                .and_then(pick)
+                .or_else(|| v.get("error").and_then(pick))
+                .or_else(|| v.get("body").and_then(|b| b.get("message")).and_then(pick))
+        });
     let text = from_json.unwrap_or_else(|| text.trim().to_owned());
     if text.is_empty() {
         "no error message".into()

@@ -1,10 +1,9 @@
 //! Progress and streamed tokens, as `theta-event {json}` lines on stderr (docs/host-guest-contract.md),
 //! so any host can show them while the call is still running.
 
-use serde::Serialize;
+use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A piece of streamed chat answer.
     Token {
@@ -25,8 +24,7 @@ pub enum Event {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LogLevel {
     Info,
     Warn,
@@ -36,8 +34,36 @@ pub enum LogLevel {
 impl Event {
     /// The whole line, newline included.
     pub fn line(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
-        format!("theta-event {json}\n")
+        let mut o = Map::new();
+        let mut put = |k: &str, v: Value| {
+            o.insert(k.to_owned(), v);
+        };
+        match self {
+            Event::Token { text } => {
+                put("kind", "token".into());
+                put("text", text.as_str().into());
+            }
+            Event::Reasoning { text } => {
+                put("kind", "reasoning".into());
+                put("text", text.as_str().into());
+            }
+            Event::Progress { message, attempt } => {
+                put("kind", "progress".into());
+                put("message", message.as_str().into());
+                put("attempt", (*attempt).into());
+            }
+            Event::Log { level, message } => {
+                put("kind", "log".into());
+                let level = match level {
+                    LogLevel::Info => "info",
+                    LogLevel::Warn => "warn",
+                    LogLevel::Debug => "debug",
+                };
+                put("level", level.into());
+                put("message", message.as_str().into());
+            }
+        }
+        format!("theta-event {}\n", Value::Object(o))
     }
 }
 
@@ -91,28 +117,38 @@ mod tests {
 
     #[test]
     fn lines_follow_the_contract() {
+        let parsed = |e: Event| {
+            let line = e.line();
+            assert!(
+                line.ends_with('\n') && line.matches('\n').count() == 1,
+                "{line}"
+            );
+            let json = line.strip_prefix("theta-event ").expect("prefix");
+            serde_json::from_str::<Value>(json).unwrap()
+        };
         assert_eq!(
-            Event::Token {
+            parsed(Event::Token {
                 text: "Hi \"x\"\n".into()
-            }
-            .line(),
-            "theta-event {\"kind\":\"token\",\"text\":\"Hi \\\"x\\\"\\n\"}\n"
+            }),
+            serde_json::json!({"kind": "token", "text": "Hi \"x\"\n"})
         );
         assert_eq!(
-            Event::Progress {
+            parsed(Event::Progress {
                 message: "retry".into(),
                 attempt: 2
-            }
-            .line(),
-            "theta-event {\"kind\":\"progress\",\"message\":\"retry\",\"attempt\":2}\n"
+            }),
+            serde_json::json!({"kind": "progress", "message": "retry", "attempt": 2})
         );
         assert_eq!(
-            Event::Log {
+            parsed(Event::Log {
                 level: LogLevel::Warn,
                 message: "m".into()
-            }
-            .line(),
-            "theta-event {\"kind\":\"log\",\"level\":\"warn\",\"message\":\"m\"}\n"
+            }),
+            serde_json::json!({"kind": "log", "level": "warn", "message": "m"})
+        );
+        assert_eq!(
+            parsed(Event::Reasoning { text: "r".into() }),
+            serde_json::json!({"kind": "reasoning", "text": "r"})
         );
     }
 }

@@ -151,7 +151,7 @@ impl wit::Guest for Plugin {
 
     fn infer(args: wit::InferArgs) -> Result<wit::InferRequest, wit_types::ThetaError> {
         with_ctx(|ctx| {
-            let input = match serde_json::from_str::<serde_json::Value>(&args.input) {
+            let input = match serde_json::from_slice::<serde_json::Value>(args.input.as_bytes()) {
                 Ok(serde_json::Value::Object(map)) => map,
                 Ok(_) => {
                     return Err(error::ThetaError::invalid(

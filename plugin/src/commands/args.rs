@@ -14,7 +14,7 @@ impl Args {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let value: Value = serde_json::from_str(text)
+        let value: Value = serde_json::from_slice(text.as_bytes())
             .map_err(|e| ThetaError::invalid("args", format!("not valid JSON: {e}")))?;
         Self::from_value(value, "args")
     }

@@ -3,13 +3,13 @@
 //! reasoning apart). A stream that ends early is an error, never a short answer.
 
 use super::args::{Args, as_string, check_name, check_range};
+use super::{ToJson, object, opt_str};
 use crate::client::{Call, Client, Ctx, encode, parse_json_body, truncate};
 use crate::config::CHAT_TIMEOUT_MS;
 use crate::error::{Result, ThetaError};
 use crate::events::{Event, EventSink};
 use crate::sse::SseParser;
 use crate::transport::HttpResponse;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 pub const DEFAULT_SERVICE: &str = "qwen3";
@@ -19,7 +19,7 @@ const ROLES: [&str; 4] = ["system", "user", "assistant", "tool"];
 const EFFORTS: [&str; 3] = ["low", "medium", "high"];
 const MAX_TOKENS_LIMIT: u32 = 32_768;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
@@ -38,13 +38,13 @@ pub struct ChatArgs {
     pub wait: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenUsage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatReply {
     pub service: String,
     pub content: String,
@@ -187,7 +187,12 @@ pub fn chat(ctx: &Ctx, args: ChatArgs) -> Result<ChatReply> {
         .clone()
         .unwrap_or_else(|| DEFAULT_SERVICE.into());
     let openai = OPENAI_ROUTE_SERVICES.contains(&service.as_str());
-    let messages = serde_json::to_value(&args.messages).unwrap_or(Value::Null);
+    let messages = Value::Array(
+        args.messages
+            .iter()
+            .map(|m| json!({"role": m.role, "content": m.content}))
+            .collect(),
+    );
     let (call, budget) = if openai {
         let max_tokens = args.max_tokens.unwrap_or(1800);
         let mut body = json!({
@@ -449,7 +454,7 @@ impl ChatStream {
             self.done = true;
             return Ok(());
         }
-        let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+        let Ok(chunk) = serde_json::from_slice::<Value>(data.as_bytes()) else {
             return Ok(()); // a malformed line is skipped, as other clients do; truncation is still caught
         };
         if chunk.get("error").is_some_and(|e| !e.is_null())
@@ -511,5 +516,27 @@ impl ChatStream {
             usage: self.usage,
             streamed: true,
         })
+    }
+}
+
+impl ToJson for ChatReply {
+    fn to_json(&self) -> Value {
+        object(vec![
+            ("service", Value::String(self.service.clone())),
+            ("content", Value::String(self.content.clone())),
+            ("reasoning", opt_str(&self.reasoning)),
+            ("finish_reason", opt_str(&self.finish_reason)),
+            ("note", opt_str(&self.note)),
+            (
+                "usage",
+                self.usage.map_or(Value::Null, |u| {
+                    object(vec![
+                        ("prompt_tokens", u.prompt_tokens.into()),
+                        ("completion_tokens", u.completion_tokens.into()),
+                    ])
+                }),
+            ),
+            ("streamed", Value::Bool(self.streamed)),
+        ])
     }
 }

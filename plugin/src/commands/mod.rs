@@ -10,12 +10,10 @@ use crate::client::Ctx;
 use crate::config::ONDEMAND_TOKEN_VAR;
 use crate::error::{Result, ThetaError};
 use args::Args;
-use serde::Serialize;
 use serde_json::Value;
 
 /// What a command does to the outside world (hosts use it for grants and dry-run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     Read,
     Mutate,
@@ -50,9 +48,37 @@ const ALIASES: [(&str, &str); 4] = [
     ("theta.ondemand.inputPresignedUrls", "get_upload_url"),
 ];
 
-fn to_json<T: Serialize>(value: T) -> Result<Value> {
-    serde_json::to_value(value)
-        .map_err(|e| ThetaError::transport(format!("could not encode the result: {e}")))
+/// Results as JSON, written by hand: serde's derived serializers would triple the component's size.
+pub trait ToJson {
+    fn to_json(&self) -> Value;
+}
+
+impl<T: ToJson> ToJson for Vec<T> {
+    fn to_json(&self) -> Value {
+        Value::Array(self.iter().map(ToJson::to_json).collect())
+    }
+}
+
+pub(crate) fn opt_str(v: &Option<String>) -> Value {
+    v.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
+}
+
+pub(crate) fn str_list(v: &[String]) -> Value {
+    Value::Array(v.iter().cloned().map(Value::String).collect())
+}
+
+/// An object from (key, value) pairs, in that order of keys.
+pub(crate) fn object(pairs: Vec<(&str, Value)>) -> Value {
+    // Inserted one by one: collecting into the map would pull in a sort.
+    let mut map = serde_json::Map::new();
+    for (k, v) in pairs {
+        map.insert(k.to_owned(), v);
+    }
+    Value::Object(map)
+}
+
+fn to_json<T: ToJson>(value: T) -> Result<Value> {
+    Ok(value.to_json())
 }
 
 fn commands() -> [Command; 5] {

@@ -3,17 +3,16 @@
 //! sources (see /work/shared/theta-api-sources.md §2.1, §5).
 
 use super::args::{Args, as_string, check_name, check_range, kind};
+use super::{ToJson, object, opt_str, str_list};
 use crate::client::{Call, Client, Ctx, encode, truncate};
 use crate::config::CHAT_TIMEOUT_MS;
 use crate::error::{Result, ThetaError};
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 // ---------------------------------------------------------------------------------------------
 // list_services
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
     Image,
     Audio,
@@ -25,6 +24,10 @@ pub enum Category {
 
 impl Category {
     pub const NAMES: [&'static str; 6] = ["image", "audio", "text", "video", "vision", "other"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text.trim().to_ascii_lowercase().as_str() {
@@ -68,7 +71,7 @@ impl Category {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSummary {
     pub alias: String,
     pub name: String,
@@ -145,7 +148,7 @@ pub fn summarize(service: &Value) -> Option<ServiceSummary> {
         .and_then(Value::as_object)
         .unwrap_or(&empty);
     let mut predictions: Vec<(&String, &Value)> = predictions_map.iter().collect();
-    predictions.sort_by(|a, b| {
+    small_sort(&mut predictions, |a, b| {
         rank_of(a.1, "rank")
             .total_cmp(&rank_of(b.1, "rank"))
             .then_with(|| a.0.cmp(b.0))
@@ -182,7 +185,7 @@ pub fn summarize(service: &Value) -> Option<ServiceSummary> {
         .map(|m| m.iter().collect())
         .unwrap_or_default();
     let required = |v: &Value| v.get("required").and_then(Value::as_bool).unwrap_or(false);
-    inputs.sort_by(|a, b| {
+    small_sort(&mut inputs, |a, b| {
         required(b.1)
             .cmp(&required(a.1))
             .then_with(|| rank_of(a.1, "index").total_cmp(&rank_of(b.1, "index")))
@@ -201,6 +204,17 @@ pub fn summarize(service: &Value) -> Option<ServiceSummary> {
     })
 }
 
+/// Insertion sort: these lists are short, and the standard sorts add kilobytes per use to the component.
+fn small_sort<T>(items: &mut [T], cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && cmp(&items[j - 1], &items[j]) == std::cmp::Ordering::Greater {
+            items.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// A description from `instructions` (plain text, or a JSON string with a description and/or unit)
 /// and the price from `cost` (a number, or `{input, output}` in US cents per unit).
 fn describe_prediction(prediction: &Value) -> Option<String> {
@@ -210,7 +224,7 @@ fn describe_prediction(prediction: &Value) -> Option<String> {
     let instructions = match prediction.get("instructions") {
         Some(Value::String(text)) => {
             let text = text.trim();
-            match serde_json::from_str::<Value>(text) {
+            match serde_json::from_slice::<Value>(text.as_bytes()) {
                 Ok(v @ (Value::Object(_) | Value::String(_))) => {
                     parsed = v;
                     Some(&parsed)
@@ -263,7 +277,7 @@ pub struct InferArgs {
     pub webhook: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InferRequest {
     pub id: String,
     pub state: String,
@@ -303,9 +317,8 @@ pub fn parse_infer(args: Args) -> Result<InferArgs> {
     let payload = args.object("payload")?;
     let options = args
         .object("options")?
-        .map(Map::into_iter)
-        .map(|o| Args::from_value(Value::Object(o.collect()), "options"));
-    let options = options.transpose()?;
+        .map(|o| Args::from_value(Value::Object(o), "options"))
+        .transpose()?;
     if let Some(o) = &options {
         o.allow_only(&["wait", "prediction"])
             .map_err(|e| prefix_field("options.", e))?;
@@ -522,7 +535,7 @@ pub fn cost_sum(v: &Value) -> Option<f64> {
 // ---------------------------------------------------------------------------------------------
 // get_upload_url
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UploadUrl {
     pub field: String,
     /// PUT the file's bytes here.
@@ -647,4 +660,44 @@ pub fn upload_urls_from(body: &Value, fields: &[String]) -> Result<Vec<UploadUrl
             })
         })
         .collect()
+}
+
+impl ToJson for ServiceSummary {
+    fn to_json(&self) -> Value {
+        object(vec![
+            ("alias", Value::String(self.alias.clone())),
+            ("name", Value::String(self.name.clone())),
+            ("category", Value::String(self.category.name().into())),
+            ("default_prediction", opt_str(&self.default_prediction)),
+            ("predictions", str_list(&self.predictions)),
+            ("variants", str_list(&self.variants)),
+            ("input_fields", str_list(&self.input_fields)),
+            ("description", opt_str(&self.description)),
+        ])
+    }
+}
+
+impl ToJson for InferRequest {
+    fn to_json(&self) -> Value {
+        object(vec![
+            ("id", Value::String(self.id.clone())),
+            ("state", Value::String(self.state.clone())),
+            ("service_id", opt_str(&self.service_id)),
+            ("output", self.output.clone().unwrap_or(Value::Null)),
+            ("error_message", opt_str(&self.error_message)),
+            ("cost_usd", self.cost_usd.map_or(Value::Null, Value::from)),
+            ("create_time", opt_str(&self.create_time)),
+            ("update_time", opt_str(&self.update_time)),
+        ])
+    }
+}
+
+impl ToJson for UploadUrl {
+    fn to_json(&self) -> Value {
+        object(vec![
+            ("field", Value::String(self.field.clone())),
+            ("upload_url", Value::String(self.upload_url.clone())),
+            ("filename", Value::String(self.filename.clone())),
+        ])
+    }
 }
