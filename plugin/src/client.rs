@@ -135,8 +135,10 @@ impl<'a> Client<'a> {
             ("accept".to_owned(), call.accept.to_owned()),
         ];
         let body = call.body.as_ref().map(|b| b.to_string().into_bytes());
-        if body.is_some() {
+        if let Some(body) = &body {
             headers.push(("content-type".into(), "application/json".into()));
+            // An explicit length: some servers and CDNs refuse chunked request bodies.
+            headers.push(("content-length".into(), body.len().to_string()));
         }
         if let Auth::Own { value } = auth {
             headers.push(("authorization".into(), format!("Bearer {value}")));
