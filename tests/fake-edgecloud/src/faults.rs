@@ -1,0 +1,162 @@
+//! Fault injection: queued faults that change how matching requests are answered.
+
+use crate::state::RecordedRequest;
+use std::time::Duration;
+
+/// Which requests a fault applies to: an optional method and a path prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteMatch {
+    /// `None` matches every method; compared case-insensitively.
+    pub method: Option<String>,
+    /// Matches paths starting with this (`""` or `"/"` matches all). The query is not part of it.
+    pub path_prefix: String,
+    /// `None` matches every host; else compared case-insensitively with the `Host` (port removed).
+    pub host: Option<String>,
+}
+
+impl RouteMatch {
+    /// Every request.
+    pub fn any() -> RouteMatch {
+        RouteMatch {
+            method: None,
+            path_prefix: String::new(),
+            host: None,
+        }
+    }
+
+    /// Any method on paths starting with `path_prefix`.
+    pub fn path(path_prefix: impl Into<String>) -> RouteMatch {
+        RouteMatch {
+            path_prefix: path_prefix.into(),
+            ..RouteMatch::any()
+        }
+    }
+
+    /// `method` on paths starting with `path_prefix`.
+    pub fn method(method: &str, path_prefix: impl Into<String>) -> RouteMatch {
+        RouteMatch {
+            method: Some(method.to_ascii_uppercase()),
+            ..RouteMatch::path(path_prefix)
+        }
+    }
+
+    /// `GET` on paths starting with `path_prefix`.
+    pub fn get(path_prefix: impl Into<String>) -> RouteMatch {
+        RouteMatch::method("GET", path_prefix)
+    }
+
+    /// `POST` on paths starting with `path_prefix`.
+    pub fn post(path_prefix: impl Into<String>) -> RouteMatch {
+        RouteMatch::method("POST", path_prefix)
+    }
+
+    /// Restrict to one host (e.g. [`crate::ONDEMAND_HOST`]).
+    pub fn on_host(mut self, host: impl Into<String>) -> RouteMatch {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// Whether `request` is affected.
+    pub fn matches(&self, request: &RecordedRequest) -> bool {
+        self.method
+            .as_ref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(&request.method))
+            && self
+                .host
+                .as_ref()
+                .is_none_or(|h| h.eq_ignore_ascii_case(&request.host))
+            && request.path.starts_with(&self.path_prefix)
+    }
+}
+
+/// What happens to a matching request. The request is always recorded first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer with this status and body (JSON or not) instead of the real answer, plus a
+    /// `Retry-After` header when given.
+    Status {
+        status: u16,
+        body: String,
+        retry_after: Option<u32>,
+    },
+    /// Wait this long before the response head, then answer normally.
+    SlowFirstByte(Duration),
+    /// Answer normally but pause between body chunks (between SSE events; a JSON body is sent in
+    /// several chunks).
+    SlowBody { delay_between_chunks: Duration },
+    /// SSE: close the connection after this many `data:` events, without `[DONE]` and without the
+    /// terminating chunk. JSON: send a truncated body with correct chunked framing, then abort.
+    CutStream { after_events: usize },
+    /// `200` with `Content-Type: application/json` and a body that is not JSON.
+    BadJson,
+    /// Never answer (until the fake shuts down).
+    Hang,
+}
+
+impl FaultKind {
+    /// `409 {"status":"error","message":"No instances available - try again later"}`: no worker
+    /// capacity (seen live on qwen3 and llama).
+    pub fn no_instances() -> FaultKind {
+        FaultKind::error(409, "No instances available - try again later")
+    }
+
+    /// A JSON error body with the status' reason phrase, e.g. `502 Bad Gateway`.
+    pub fn server_error(status: u16) -> FaultKind {
+        let reason = http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Server Error");
+        FaultKind::error(status, reason)
+    }
+
+    /// `429 "10 minute quota reached"` with `Retry-After`.
+    pub fn quota_reached(retry_after_secs: u32) -> FaultKind {
+        FaultKind::Status {
+            status: 429,
+            body: error_body("10 minute quota reached"),
+            retry_after: Some(retry_after_secs),
+        }
+    }
+
+    /// Any status with the on-demand error envelope `{"status":"error","message":...}`.
+    pub fn error(status: u16, message: &str) -> FaultKind {
+        FaultKind::Status {
+            status,
+            body: error_body(message),
+            retry_after: None,
+        }
+    }
+}
+
+fn error_body(message: &str) -> String {
+    serde_json::json!({"status": "error", "message": message}).to_string()
+}
+
+/// A queued fault: `kind` applies to the next `times` requests that `matcher` matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub matcher: RouteMatch,
+    pub kind: FaultKind,
+    pub times: u32,
+}
+
+impl Fault {
+    /// A fault for the next matching request only.
+    pub fn once(matcher: RouteMatch, kind: FaultKind) -> Fault {
+        Fault::new(matcher, kind, 1)
+    }
+
+    /// A fault for the next `times` matching requests.
+    pub fn new(matcher: RouteMatch, kind: FaultKind, times: u32) -> Fault {
+        Fault {
+            matcher,
+            kind,
+            times,
+        }
+    }
+
+    /// A fault for every matching request (until cleared).
+    pub fn always(matcher: RouteMatch, kind: FaultKind) -> Fault {
+        Fault::new(matcher, kind, u32::MAX)
+    }
+}
