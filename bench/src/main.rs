@@ -82,7 +82,10 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .map(PathBuf::from);
     let wasm = plugin();
-    anyhow::ensure!(wasm.exists(), "build the plugin first: scripts/build-wasm.sh");
+    anyhow::ensure!(
+        wasm.exists(),
+        "build the plugin first: scripts/build-wasm.sh"
+    );
     let fake = FakeEdgeCloud::start(FakeConfig {
         ondemand_token: TOKEN.into(),
         token_delay: Duration::ZERO,
@@ -108,7 +111,8 @@ async fn main() -> anyhow::Result<()> {
         sandbox: "see MCP tests".into(),
         baseline: "not runnable here".into(),
         ratio: "—".into(),
-        target: "npm answers 404 for @thetalabs/on-demand-api-mcp from this machine's registry".into(),
+        target: "npm answers 404 for @thetalabs/on-demand-api-mcp from this machine's registry"
+            .into(),
     });
 
     let table = render(&rows);
@@ -143,10 +147,16 @@ fn write_report(path: &Path, table: &str) -> anyhow::Result<()> {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned()))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
         .and_then(|kb| kb.parse::<u64>().ok())
         .map(|kb| format!("{:.1} GiB", kb as f64 / 1048576.0))
         .unwrap_or_default();
@@ -229,7 +239,11 @@ fn native_client() -> reqwest::Client {
         .expect("client")
 }
 
-async fn native_status(client: &reqwest::Client, fake: &FakeEdgeCloud, id: &str) -> anyhow::Result<()> {
+async fn native_status(
+    client: &reqwest::Client,
+    fake: &FakeEdgeCloud,
+    id: &str,
+) -> anyhow::Result<()> {
     let resp = client
         .get(format!("{}/infer_request/{id}", fake.base_url()))
         .header("host", "ondemand.thetaedgecloud.com")
@@ -293,7 +307,10 @@ async fn one_call(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Row> {
 /// Streamed qwen3 chat: time to first token and tokens per second, sandbox vs native SSE parsing.
 async fn sse_chat(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Vec<Row>> {
     let rt = Runtime::new(config(fake), wasm).await?;
-    let prompt = (0..400).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+    let prompt = (0..400)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let args = serde_json::json!({"messages": [{"role": "user", "content": prompt}]}).to_string();
     let mut s_ttft = Vec::new();
     let mut s_rate = Vec::new();
@@ -343,12 +360,17 @@ async fn sse_chat(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Vec<Row>>
             while let Some(end) = buf.find("\n\n") {
                 let event: String = buf.drain(..end + 2).collect();
                 for line in event.lines() {
-                    let Some(data) = line.strip_prefix("data: ") else { continue };
+                    let Some(data) = line.strip_prefix("data: ") else {
+                        continue;
+                    };
                     if data == "[DONE]" {
                         continue;
                     }
                     let v: serde_json::Value = serde_json::from_str(data)?;
-                    if v["choices"][0]["delta"]["content"].as_str().is_some_and(|s| !s.is_empty()) {
+                    if v["choices"][0]["delta"]["content"]
+                        .as_str()
+                        .is_some_and(|s| !s.is_empty())
+                    {
                         first.get_or_insert_with(Instant::now);
                         tokens += 1;
                     }
@@ -410,10 +432,18 @@ async fn concurrent(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Row> {
     let rt = Arc::new(Runtime::with_tenants(config(fake), wasm, file).await?);
     let id = {
         let out = rt
-            .invoke_as("t0", "infer", r#"{"service":"flux","input":{"prompt":"b"},"wait":5}"#, Arc::new(|_| {}))
+            .invoke_as(
+                "t0",
+                "infer",
+                r#"{"service":"flux","input":{"prompt":"b"},"wait":5}"#,
+                Arc::new(|_| {}),
+            )
             .await?
             .map_err(|e| anyhow::anyhow!(theta_host::report::error_text(&e)))?;
-        serde_json::from_str::<serde_json::Value>(&out)?["id"].as_str().context("id")?.to_owned()
+        serde_json::from_str::<serde_json::Value>(&out)?["id"]
+            .as_str()
+            .context("id")?
+            .to_owned()
     };
     let args = Arc::new(serde_json::json!({ "request_id": id }).to_string());
     let n = 1000;
@@ -424,7 +454,12 @@ async fn concurrent(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Row> {
             tokio::spawn(async move {
                 let start = Instant::now();
                 let out = rt
-                    .invoke_as(&format!("t{}", i % tenants), "get_request_status", &args, Arc::new(|_| {}))
+                    .invoke_as(
+                        &format!("t{}", i % tenants),
+                        "get_request_status",
+                        &args,
+                        Arc::new(|_| {}),
+                    )
                     .await;
                 (start.elapsed(), matches!(out, Ok(Ok(_))))
             })

@@ -11,14 +11,17 @@ use theta_host::net::Upstream;
 use theta_host::{HostConfig, Runtime};
 
 async fn hostile(cfg: HostConfig) -> Runtime {
-    Runtime::new(cfg, &hostile_wasm()).await.expect("hostile guest loads")
+    Runtime::new(cfg, &hostile_wasm())
+        .await
+        .expect("hostile guest loads")
 }
 
 async fn fetch(rt: &Runtime, args: Value) -> Value {
     let out = rt
         .invoke("fetch", &args.to_string(), Arc::new(|_| {}))
         .await
-        .expect("host survives").await;
+        .expect("host survives")
+        .await;
     serde_json::from_str(&out.expect("hostile fetch reports its outcome")).unwrap()
 }
 
@@ -40,35 +43,147 @@ async fn hostile_requests_are_refused_by_the_host() {
     let rt = hostile(config_for(&fake)).await;
     let h = "ondemand.thetaedgecloud.com";
     let cases: Vec<(&str, Value, Expect)> = vec![
-        ("baseline: allowed host, HTTPS", req("https", h, "/service/list"), Expect::Status(200)),
-        ("mixed case is the same host", req("https", "OnDemand.ThetaEdgeCloud.COM", "/service/list"), Expect::Status(200)),
-        ("plain http", req("http", h, "/service/list"), Expect::Refused("HTTPS only")),
+        (
+            "baseline: allowed host, HTTPS",
+            req("https", h, "/service/list"),
+            Expect::Status(200),
+        ),
+        (
+            "mixed case is the same host",
+            req("https", "OnDemand.ThetaEdgeCloud.COM", "/service/list"),
+            Expect::Status(200),
+        ),
+        (
+            "plain http",
+            req("http", h, "/service/list"),
+            Expect::Refused("HTTPS only"),
+        ),
         ("other scheme", req("gopher", h, "/"), Expect::Refused("")),
-        ("non-allowlisted host", req("https", "example.com", "/"), Expect::Refused("not an allowed Theta host")),
-        ("suffix trick", req("https", "thetaedgecloud.com.evil.example", "/"), Expect::Refused("not an allowed Theta host")),
-        ("lookalike prefix", req("https", "evilthetaedgecloud.com", "/"), Expect::Refused("not an allowed Theta host")),
-        ("lookalike tld", req("https", "ondemand.thetaedgecloud.co", "/"), Expect::Refused("not an allowed Theta host")),
-        ("IPv4 literal", req("https", "127.0.0.1", "/"), Expect::Refused("IP literal")),
-        ("metadata IP", req("https", "169.254.169.254", "/latest/meta-data"), Expect::Refused("IP literal")),
-        ("decimal IPv4", req("https", "2130706433", "/"), Expect::Refused("IP literal")),
-        ("hex IPv4", req("https", "0x7f000001", "/"), Expect::Refused("IP literal")),
-        ("octal IPv4", req("https", "0177.0.0.1", "/"), Expect::Refused("IP literal")),
-        ("short IPv4", req("https", "127.1", "/"), Expect::Refused("IP literal")),
-        ("IPv6 loopback", req("https", "[::1]", "/"), Expect::Refused("IP literal")),
-        ("IPv4-mapped IPv6", req("https", "[::ffff:127.0.0.1]", "/"), Expect::Refused("IP literal")),
-        ("userinfo", req("https", "user:pw@ondemand.thetaedgecloud.com", "/"), Expect::Refused("")),
-        ("userinfo host swap", req("https", "ondemand.thetaedgecloud.com@evil.example", "/"), Expect::Refused("")),
-        ("trailing dot", req("https", "ondemand.thetaedgecloud.com.", "/service/list"), Expect::Refused("ends with a dot")),
-        ("non-default port", req("https", "ondemand.thetaedgecloud.com:8443", "/"), Expect::Refused("port 8443")),
-        ("port 80 over https", req("https", "ondemand.thetaedgecloud.com:80", "/"), Expect::Refused("port 80")),
-        ("very long URL", req("https", h, &format!("/service/{}", "a".repeat(10_000))), Expect::Refused("limit is")),
-        ("CONNECT", json!({"scheme":"https","authority":h,"path":"/","method":"CONNECT"}), Expect::Refused("method CONNECT")),
-        ("TRACE", json!({"scheme":"https","authority":h,"path":"/","method":"TRACE"}), Expect::Refused("method TRACE")),
-        ("own Authorization header", json!({"scheme":"https","authority":h,"path":"/service/list","hname":"authorization","hvalue":"Bearer stolen"}), Expect::Refused("Forbidden")),
-        ("own x-api-key header", json!({"scheme":"https","authority":h,"path":"/","hname":"x-api-key","hvalue":"k"}), Expect::Refused("Forbidden")),
-        ("own Host header", json!({"scheme":"https","authority":h,"path":"/","hname":"host","hvalue":"evil.example"}), Expect::Refused("Forbidden")),
-        ("unicode host", req("https", "ondemand.thetaedgecloud.com\u{2024}evil", "/"), Expect::Refused("")),
-        ("percent-encoded host", req("https", "ondemand%2ethetaedgecloud.com", "/"), Expect::Refused("")),
+        (
+            "non-allowlisted host",
+            req("https", "example.com", "/"),
+            Expect::Refused("not an allowed Theta host"),
+        ),
+        (
+            "suffix trick",
+            req("https", "thetaedgecloud.com.evil.example", "/"),
+            Expect::Refused("not an allowed Theta host"),
+        ),
+        (
+            "lookalike prefix",
+            req("https", "evilthetaedgecloud.com", "/"),
+            Expect::Refused("not an allowed Theta host"),
+        ),
+        (
+            "lookalike tld",
+            req("https", "ondemand.thetaedgecloud.co", "/"),
+            Expect::Refused("not an allowed Theta host"),
+        ),
+        (
+            "IPv4 literal",
+            req("https", "127.0.0.1", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "metadata IP",
+            req("https", "169.254.169.254", "/latest/meta-data"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "decimal IPv4",
+            req("https", "2130706433", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "hex IPv4",
+            req("https", "0x7f000001", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "octal IPv4",
+            req("https", "0177.0.0.1", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "short IPv4",
+            req("https", "127.1", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "IPv6 loopback",
+            req("https", "[::1]", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "IPv4-mapped IPv6",
+            req("https", "[::ffff:127.0.0.1]", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "userinfo",
+            req("https", "user:pw@ondemand.thetaedgecloud.com", "/"),
+            Expect::Refused(""),
+        ),
+        (
+            "userinfo host swap",
+            req("https", "ondemand.thetaedgecloud.com@evil.example", "/"),
+            Expect::Refused(""),
+        ),
+        (
+            "trailing dot",
+            req("https", "ondemand.thetaedgecloud.com.", "/service/list"),
+            Expect::Refused("ends with a dot"),
+        ),
+        (
+            "non-default port",
+            req("https", "ondemand.thetaedgecloud.com:8443", "/"),
+            Expect::Refused("port 8443"),
+        ),
+        (
+            "port 80 over https",
+            req("https", "ondemand.thetaedgecloud.com:80", "/"),
+            Expect::Refused("port 80"),
+        ),
+        (
+            "very long URL",
+            req("https", h, &format!("/service/{}", "a".repeat(10_000))),
+            Expect::Refused("limit is"),
+        ),
+        (
+            "CONNECT",
+            json!({"scheme":"https","authority":h,"path":"/","method":"CONNECT"}),
+            Expect::Refused("method CONNECT"),
+        ),
+        (
+            "TRACE",
+            json!({"scheme":"https","authority":h,"path":"/","method":"TRACE"}),
+            Expect::Refused("method TRACE"),
+        ),
+        (
+            "own Authorization header",
+            json!({"scheme":"https","authority":h,"path":"/service/list","hname":"authorization","hvalue":"Bearer stolen"}),
+            Expect::Refused("Forbidden"),
+        ),
+        (
+            "own x-api-key header",
+            json!({"scheme":"https","authority":h,"path":"/","hname":"x-api-key","hvalue":"k"}),
+            Expect::Refused("Forbidden"),
+        ),
+        (
+            "own Host header",
+            json!({"scheme":"https","authority":h,"path":"/","hname":"host","hvalue":"evil.example"}),
+            Expect::Refused("Forbidden"),
+        ),
+        (
+            "unicode host",
+            req("https", "ondemand.thetaedgecloud.com\u{2024}evil", "/"),
+            Expect::Refused(""),
+        ),
+        (
+            "percent-encoded host",
+            req("https", "ondemand%2ethetaedgecloud.com", "/"),
+            Expect::Refused(""),
+        ),
     ];
     let (mut tried, mut refused) = (0, 0);
     for (name, args, expect) in cases {
@@ -80,18 +195,28 @@ async fn hostile_requests_are_refused_by_the_host() {
             Expect::Status(status) => {
                 assert_eq!(out["outcome"], "response", "{name}: {out}");
                 assert_eq!(out["status"], status, "{name}: {out}");
-                assert_eq!(after, before + 1, "{name}: the fake should see exactly one request");
+                assert_eq!(
+                    after,
+                    before + 1,
+                    "{name}: the fake should see exactly one request"
+                );
             }
             Expect::Refused(why) => {
                 refused += 1;
                 assert_ne!(out["outcome"], "response", "{name} got through: {out}");
                 let detail = out["detail"].as_str().unwrap_or_default();
                 assert!(detail.contains(why), "{name}: expected `{why}` in {out}");
-                assert_eq!(after, before, "{name}: a refused request reached the network");
+                assert_eq!(
+                    after, before,
+                    "{name}: a refused request reached the network"
+                );
             }
         }
     }
-    println!("hostile battery (URL and header forms): {tried} cases tried, {refused} refused, {} allowed as expected", tried - refused);
+    println!(
+        "hostile battery (URL and header forms): {tried} cases tried, {refused} refused, {} allowed as expected",
+        tried - refused
+    );
     // Every refusal is in the audit trail, none carries the token.
     let audit = audit_text(&rt);
     assert!(audit.contains("\"decision\":\"denied\""), "{audit}");
@@ -102,17 +227,33 @@ async fn hostile_requests_are_refused_by_the_host() {
 async fn the_guest_environment_holds_no_secret() {
     let fake = fake().await;
     let mut cfg = config_for(&fake);
-    cfg.passthrough.push(("THETA_EC_PROJECT_ID".into(), "prj_demo".into()));
+    cfg.passthrough
+        .push(("THETA_EC_PROJECT_ID".into(), "prj_demo".into()));
     let rt = hostile(cfg).await;
-    let out = rt.invoke("env", "{}", Arc::new(|_| {})).await.unwrap().unwrap();
+    let out = rt
+        .invoke("env", "{}", Arc::new(|_| {}))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!out.contains(TOKEN), "the guest saw the token: {out}");
     let env: Value = serde_json::from_str(&out).unwrap();
-    let names: Vec<&str> = env["env"].as_array().unwrap().iter().map(|p| p[0].as_str().unwrap()).collect();
+    let names: Vec<&str> = env["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_str().unwrap())
+        .collect();
     for secret in theta_host::credentials::SECRET_VARS {
         assert!(!names.contains(&secret), "{secret} reached the guest");
     }
-    assert!(names.contains(&"THETA_HOST_INJECTS_CREDENTIALS"), "{names:?}");
-    assert!(out.contains("THETA_ONDEMAND_API_TOKEN"), "the configured credential's NAME is reported: {out}");
+    assert!(
+        names.contains(&"THETA_HOST_INJECTS_CREDENTIALS"),
+        "{names:?}"
+    );
+    assert!(
+        out.contains("THETA_ONDEMAND_API_TOKEN"),
+        "the configured credential's NAME is reported: {out}"
+    );
     assert_eq!(env["args"].as_array().unwrap().len(), 0);
 }
 
@@ -126,9 +267,18 @@ async fn dry_run_refuses_posts_at_the_host_but_lets_reads_through() {
     for method in ["POST", "PUT", "DELETE", "PATCH"] {
         let out = fetch(&rt, json!({"scheme":"https","authority":h,"path":"/infer_request/flux","method":method,"body":"{\"input\":{}}"})).await;
         assert_eq!(out["outcome"], "error-code", "{method}: {out}");
-        assert!(out["detail"].as_str().unwrap().contains("theta-policy dry-run"), "{method}: {out}");
+        assert!(
+            out["detail"]
+                .as_str()
+                .unwrap()
+                .contains("theta-policy dry-run"),
+            "{method}: {out}"
+        );
     }
-    assert!(fake.requests().is_empty(), "a mutating request reached the fake under dry-run");
+    assert!(
+        fake.requests().is_empty(),
+        "a mutating request reached the fake under dry-run"
+    );
     let out = fetch(&rt, req("https", h, "/service/list")).await;
     assert_eq!(out["status"], 200, "reads work under dry-run: {out}");
 }
@@ -140,7 +290,11 @@ async fn the_host_injects_the_key_and_refuses_without_one() {
     let out = fetch(&rt, json!({"scheme":"https","authority":"ondemand.thetaedgecloud.com","path":"/infer_request/flux","method":"POST","body":"{\"input\":{\"prompt\":\"x\"},\"wait\":5}"})).await;
     assert_eq!(out["status"], 200, "{out}");
     let seen = fake.requests();
-    let auth = seen[0].headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone());
+    let auth = seen[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.clone());
     assert_eq!(auth.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
 
     // No credential configured: refused at the host, naming the variable; nothing sent.
@@ -149,12 +303,27 @@ async fn the_host_injects_the_key_and_refuses_without_one() {
     let rt = hostile(cfg).await;
     fake.clear_requests();
     let out = fetch(&rt, json!({"scheme":"https","authority":"ondemand.thetaedgecloud.com","path":"/infer_request/flux","method":"POST","body":"{}"})).await;
-    assert!(out["detail"].as_str().unwrap().contains("missing-credential THETA_ONDEMAND_API_TOKEN"), "{out}");
+    assert!(
+        out["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing-credential THETA_ONDEMAND_API_TOKEN"),
+        "{out}"
+    );
     assert!(fake.requests().is_empty());
     // The public catalogue still works without a key, and no Authorization header is invented.
-    let out = fetch(&rt, req("https", "ondemand.thetaedgecloud.com", "/service/list")).await;
+    let out = fetch(
+        &rt,
+        req("https", "ondemand.thetaedgecloud.com", "/service/list"),
+    )
+    .await;
     assert_eq!(out["status"], 200, "{out}");
-    assert!(fake.requests()[0].headers.iter().all(|(k, _)| k != "authorization"));
+    assert!(
+        fake.requests()[0]
+            .headers
+            .iter()
+            .all(|(k, _)| k != "authorization")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,11 +332,26 @@ async fn names_that_resolve_to_private_addresses_are_refused_before_connecting()
     let mut cfg = HostConfig::empty();
     cfg.upstream = Upstream::Real;
     cfg.dns_overrides = HashMap::from([
-        ("ondemand.thetaedgecloud.com".to_owned(), vec!["127.0.0.1".parse().unwrap()]),
-        ("controller.thetaedgecloud.com".to_owned(), vec!["10.1.2.3".parse().unwrap()]),
-        ("api.thetaedgecloud.com".to_owned(), vec!["169.254.169.254".parse().unwrap()]),
-        ("x.tec-s1.onthetaedgecloud.com".to_owned(), vec!["::ffff:192.168.0.1".parse().unwrap()]),
-        ("y.thetaedgecloud.com".to_owned(), vec!["8.8.8.8".parse().unwrap(), "fd00::1".parse().unwrap()]),
+        (
+            "ondemand.thetaedgecloud.com".to_owned(),
+            vec!["127.0.0.1".parse().unwrap()],
+        ),
+        (
+            "controller.thetaedgecloud.com".to_owned(),
+            vec!["10.1.2.3".parse().unwrap()],
+        ),
+        (
+            "api.thetaedgecloud.com".to_owned(),
+            vec!["169.254.169.254".parse().unwrap()],
+        ),
+        (
+            "x.tec-s1.onthetaedgecloud.com".to_owned(),
+            vec!["::ffff:192.168.0.1".parse().unwrap()],
+        ),
+        (
+            "y.thetaedgecloud.com".to_owned(),
+            vec!["8.8.8.8".parse().unwrap(), "fd00::1".parse().unwrap()],
+        ),
     ]);
     let rt = hostile(cfg).await;
     let mut refused = 0;
@@ -180,7 +364,10 @@ async fn names_that_resolve_to_private_addresses_are_refused_before_connecting()
     ] {
         let out = fetch(&rt, req("https", host, "/service/list")).await;
         let detail = out["detail"].as_str().unwrap_or_default();
-        assert!(detail.contains("non-public address") && detail.contains(ip), "{host}: {out}");
+        assert!(
+            detail.contains("non-public address") && detail.contains(ip),
+            "{host}: {out}"
+        );
         refused += 1;
     }
     println!("DNS-rebinding battery: 5 cases tried, {refused} refused");
@@ -193,12 +380,25 @@ async fn runaway_guests_are_stopped_with_a_clear_error() {
     cfg.limits.cpu = std::time::Duration::from_millis(300);
     cfg.limits.memory_bytes = 32 << 20;
     let rt = hostile(cfg).await;
-    let err = rt.invoke("spin", "{}", Arc::new(|_| {})).await.expect_err("spin must be stopped");
+    let err = rt
+        .invoke("spin", "{}", Arc::new(|_| {}))
+        .await
+        .expect_err("spin must be stopped");
     assert!(format!("{err:#}").contains("CPU budget"), "{err:#}");
-    let err = rt.invoke("alloc", "{}", Arc::new(|_| {})).await.expect_err("alloc must be stopped");
+    let err = rt
+        .invoke("alloc", "{}", Arc::new(|_| {}))
+        .await
+        .expect_err("alloc must be stopped");
     let text = format!("{err:#}");
-    assert!(text.contains("trapped") || text.contains("memory"), "{text}");
+    assert!(
+        text.contains("trapped") || text.contains("memory"),
+        "{text}"
+    );
     // A bounded allocation under the limit still works: the limit is not a blanket refusal.
-    let ok = rt.invoke("alloc", r#"{"mib":"4"}"#, Arc::new(|_| {})).await.unwrap().unwrap();
+    let ok = rt
+        .invoke("alloc", r#"{"mib":"4"}"#, Arc::new(|_| {}))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(ok.contains("\"allocated_mib\":4"), "{ok}");
 }

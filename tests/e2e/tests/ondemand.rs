@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use fake_edgecloud::{Fault, FaultKind, FakeConfig, RouteMatch};
+use fake_edgecloud::{FakeConfig, Fault, FaultKind, RouteMatch};
 use serde_json::{Value, json};
 use std::time::Duration;
 use theta_host::bindings::ThetaError;
@@ -55,7 +55,11 @@ async fn describe_lists_every_on_demand_command_with_schema_and_effect() {
     assert_eq!(effect("get_upload_url"), "mutate");
     assert_eq!(effect("theta.ondemand.chat"), "spend");
     let called = invoke(&rt, "no.such.command", json!({})).await;
-    assert!(matches!(called.err(), ThetaError::InvalidArgument(a) if a.field == "name"), "{}", called.err_json());
+    assert!(
+        matches!(called.err(), ThetaError::InvalidArgument(a) if a.field == "name"),
+        "{}",
+        called.err_json()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -66,31 +70,62 @@ async fn list_services_filters_by_category_and_hides_internal_services() {
     let all = all.ok().as_array().expect("a list").clone();
     let aliases: Vec<&str> = all.iter().map(|s| s["alias"].as_str().unwrap()).collect();
     for expected in ["qwen3", "gpt_oss_120b", "flux", "whisper", "llava"] {
-        assert!(aliases.contains(&expected), "{expected} missing from {aliases:?}");
+        assert!(
+            aliases.contains(&expected),
+            "{expected} missing from {aliases:?}"
+        );
     }
     let images = invoke(&rt, "list_services", json!({"category": "image"})).await;
     let images = images.ok().as_array().unwrap().clone();
     assert!(!images.is_empty());
-    assert!(images.iter().all(|s| s["category"] == "image"), "{images:?}");
+    assert!(
+        images.iter().all(|s| s["category"] == "image"),
+        "{images:?}"
+    );
     assert!(images.iter().any(|s| s["alias"] == "flux"));
     assert!(images.len() < all.len());
     let bad = invoke(&rt, "list_services", json!({"category": "music"})).await;
-    assert!(matches!(bad.err(), ThetaError::InvalidArgument(a) if a.field == "category"), "{}", bad.err_json());
+    assert!(
+        matches!(bad.err(), ThetaError::InvalidArgument(a) if a.field == "category"),
+        "{}",
+        bad.err_json()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reads_are_retried_on_5xx_and_bad_json_is_a_clear_error() {
     let fake = fake().await;
     let rt = runtime(config_for(&fake)).await;
-    fake.inject(Fault { matcher: RouteMatch::get("/service/list"), kind: FaultKind::server_error(503), times: 2 });
+    fake.inject(Fault {
+        matcher: RouteMatch::get("/service/list"),
+        kind: FaultKind::server_error(503),
+        times: 2,
+    });
     let ok = invoke(&rt, "list_services", json!({})).await;
     assert!(ok.ok().as_array().is_some());
-    assert_eq!(count(&fake, "GET", "/service/list"), 3, "two 503s then success");
-    assert!(ok.events.iter().any(|e| matches!(e, theta_host::events::GuestEvent::Progress { .. })), "retries are reported as progress");
+    assert_eq!(
+        count(&fake, "GET", "/service/list"),
+        3,
+        "two 503s then success"
+    );
+    assert!(
+        ok.events
+            .iter()
+            .any(|e| matches!(e, theta_host::events::GuestEvent::Progress { .. })),
+        "retries are reported as progress"
+    );
 
-    fake.inject(Fault { matcher: RouteMatch::get("/service/list"), kind: FaultKind::BadJson, times: 1 });
+    fake.inject(Fault {
+        matcher: RouteMatch::get("/service/list"),
+        kind: FaultKind::BadJson,
+        times: 1,
+    });
     let bad = invoke(&rt, "list_services", json!({})).await;
-    assert!(matches!(bad.err(), ThetaError::Transport(t) if t.contains("JSON")), "{}", bad.err_json());
+    assert!(
+        matches!(bad.err(), ThetaError::Transport(t) if t.contains("JSON")),
+        "{}",
+        bad.err_json()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -113,8 +148,16 @@ async fn infer_waits_for_the_result_and_promotes_variant_and_webhook() {
     assert_eq!(body["webhook"], "https://example.com/hook");
     assert!(query_of(&fake, "POST", "/infer_request/flux").contains("wait=10"));
     // The host injected the token; the audit trail shows the request but never the token.
-    let req = fake.requests().into_iter().find(|r| r.method == "POST").unwrap();
-    assert!(req.headers.iter().any(|(k, v)| k == "authorization" && v == &format!("Bearer {TOKEN}")));
+    let req = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert!(
+        req.headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == &format!("Bearer {TOKEN}"))
+    );
     assert!(!audit_text(&rt).contains(TOKEN));
 }
 
@@ -122,7 +165,12 @@ async fn infer_waits_for_the_result_and_promotes_variant_and_webhook() {
 async fn async_inference_is_polled_to_completion() {
     let fake = fake().await;
     let rt = runtime(config_for(&fake)).await;
-    let created = invoke(&rt, "infer", json!({"service": "flux", "input": {"prompt": "x"}, "wait": 0})).await;
+    let created = invoke(
+        &rt,
+        "infer",
+        json!({"service": "flux", "input": {"prompt": "x"}, "wait": 0}),
+    )
+    .await;
     let created = created.ok();
     assert_eq!(created["state"], "pending", "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
@@ -136,7 +184,11 @@ async fn async_inference_is_polled_to_completion() {
             break;
         }
     }
-    assert_eq!(states.last().map(String::as_str), Some("success"), "{states:?}");
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("success"),
+        "{states:?}"
+    );
     assert!(states.iter().any(|s| s == "processing"), "{states:?}");
     // camelCase alias of the argument works too.
     let again = invoke(&rt, "get_request_status", json!({"requestId": id})).await;
@@ -147,10 +199,18 @@ async fn async_inference_is_polled_to_completion() {
 async fn failed_inference_reports_its_error_message() {
     let fake = fake().await;
     let rt = runtime(config_for(&fake)).await;
-    let r = invoke(&rt, "infer", json!({"service": "flux", "input": {"prompt": "FAIL please"}, "wait": 10})).await;
+    let r = invoke(
+        &rt,
+        "infer",
+        json!({"service": "flux", "input": {"prompt": "FAIL please"}, "wait": 10}),
+    )
+    .await;
     let r = r.ok();
     assert_eq!(r["state"], "error", "{r}");
-    assert!(r["error_message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
+    assert!(
+        r["error_message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{r}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -162,7 +222,10 @@ async fn infer_argument_errors_name_the_field() {
         (json!({"service": "flux"}), "input"),
         (json!({"service": "flux", "input": "text"}), "input"),
         (json!({"service": "flux", "input": {}, "wait": 99}), "wait"),
-        (json!({"service": "flux", "input": {}, "webhook": "http://example.com"}), "webhook"),
+        (
+            json!({"service": "flux", "input": {}, "webhook": "http://example.com"}),
+            "webhook",
+        ),
         (json!({"service": "../admin", "input": {}}), "service"),
     ];
     for (args, field) in cases {
@@ -172,16 +235,28 @@ async fn infer_argument_errors_name_the_field() {
             other => panic!("{args}: {}", theta_host::report::error_text(other)),
         }
     }
-    let bad_json = rt.invoke("infer", "{not json", std::sync::Arc::new(|_| {})).await.unwrap();
+    let bad_json = rt
+        .invoke("infer", "{not json", std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
     assert!(matches!(bad_json, Err(ThetaError::InvalidArgument(_))));
-    assert_eq!(count(&fake, "POST", "/infer_request"), 0, "nothing was sent for bad arguments");
+    assert_eq!(
+        count(&fake, "POST", "/infer_request"),
+        0,
+        "nothing was sent for bad arguments"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_service_is_a_clear_404() {
     let fake = fake().await;
     let rt = runtime(config_for(&fake)).await;
-    let c = invoke(&rt, "infer", json!({"service": "no_such_model", "input": {"prompt": "x"}})).await;
+    let c = invoke(
+        &rt,
+        "infer",
+        json!({"service": "no_such_model", "input": {"prompt": "x"}}),
+    )
+    .await;
     match c.err() {
         ThetaError::Upstream(u) => {
             assert_eq!(u.status, 404);
@@ -189,26 +264,60 @@ async fn unknown_service_is_a_clear_404() {
         }
         other => panic!("{}", theta_host::report::error_text(other)),
     }
-    let s = invoke(&rt, "get_request_status", json!({"request_id": "infr_rqst_nope"})).await;
-    assert!(matches!(s.err(), ThetaError::Upstream(u) if u.status == 404), "{}", s.err_json());
+    let s = invoke(
+        &rt,
+        "get_request_status",
+        json!({"request_id": "infr_rqst_nope"}),
+    )
+    .await;
+    assert!(
+        matches!(s.err(), ThetaError::Upstream(u) if u.status == 404),
+        "{}",
+        s.err_json()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_instances_is_retried_then_reported_as_capacity_exhausted() {
     let fake = fake().await;
     let rt = runtime(config_for(&fake)).await;
-    fake.inject(Fault { matcher: RouteMatch::post("/infer_request/flux"), kind: FaultKind::no_instances(), times: 2 });
-    let ok = invoke(&rt, "infer", json!({"service": "flux", "input": {"prompt": "x"}, "wait": 5})).await;
+    fake.inject(Fault {
+        matcher: RouteMatch::post("/infer_request/flux"),
+        kind: FaultKind::no_instances(),
+        times: 2,
+    });
+    let ok = invoke(
+        &rt,
+        "infer",
+        json!({"service": "flux", "input": {"prompt": "x"}, "wait": 5}),
+    )
+    .await;
     assert_eq!(ok.ok()["state"], "success");
-    assert_eq!(count(&fake, "POST", "/infer_request/flux"), 3, "409, 409, then accepted");
+    assert_eq!(
+        count(&fake, "POST", "/infer_request/flux"),
+        3,
+        "409, 409, then accepted"
+    );
 
     fake.clear_requests();
-    fake.inject(Fault { matcher: RouteMatch::post("/infer_request/flux"), kind: FaultKind::no_instances(), times: 10 });
-    let exhausted = invoke(&rt, "infer", json!({"service": "flux", "input": {"prompt": "x"}})).await;
+    fake.inject(Fault {
+        matcher: RouteMatch::post("/infer_request/flux"),
+        kind: FaultKind::no_instances(),
+        times: 10,
+    });
+    let exhausted = invoke(
+        &rt,
+        "infer",
+        json!({"service": "flux", "input": {"prompt": "x"}}),
+    )
+    .await;
     match exhausted.err() {
         ThetaError::CapacityExhausted(c) => {
             assert_eq!(c.service, "flux");
-            assert_eq!(c.attempts, 3, "default THETA_HTTP_MAX_RETRIES=2 → 3 attempts");
+            assert_eq!(
+                c.attempts, 3,
+                "default THETA_HTTP_MAX_RETRIES=2 → 3 attempts"
+            );
             assert!(c.message.contains("No instances"), "{}", c.message);
         }
         other => panic!("{}", theta_host::report::error_text(other)),
@@ -220,10 +329,27 @@ async fn no_instances_is_retried_then_reported_as_capacity_exhausted() {
 async fn paid_posts_are_not_retried_on_5xx() {
     let fake = fake().await;
     let rt = runtime(config_for(&fake)).await;
-    fake.inject(Fault { matcher: RouteMatch::post("/infer_request/flux"), kind: FaultKind::server_error(502), times: 5 });
-    let c = invoke(&rt, "infer", json!({"service": "flux", "input": {"prompt": "x"}})).await;
-    assert!(matches!(c.err(), ThetaError::Upstream(u) if u.status == 502), "{}", c.err_json());
-    assert_eq!(count(&fake, "POST", "/infer_request/flux"), 1, "a paid POST that may have run is never retried");
+    fake.inject(Fault {
+        matcher: RouteMatch::post("/infer_request/flux"),
+        kind: FaultKind::server_error(502),
+        times: 5,
+    });
+    let c = invoke(
+        &rt,
+        "infer",
+        json!({"service": "flux", "input": {"prompt": "x"}}),
+    )
+    .await;
+    assert!(
+        matches!(c.err(), ThetaError::Upstream(u) if u.status == 502),
+        "{}",
+        c.err_json()
+    );
+    assert_eq!(
+        count(&fake, "POST", "/infer_request/flux"),
+        1,
+        "a paid POST that may have run is never retried"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -236,30 +362,57 @@ async fn upload_urls_accept_every_argument_spelling() {
         json!({"service": "whisper", "inputFields": ["audio_filename"]}),
     ] {
         let c = invoke(&rt, "get_upload_url", args.clone()).await;
-        let urls = c.ok().as_array().unwrap_or_else(|| panic!("{args}: {}", c.ok())).clone();
+        let urls = c
+            .ok()
+            .as_array()
+            .unwrap_or_else(|| panic!("{args}: {}", c.ok()))
+            .clone();
         assert_eq!(urls.len(), 1, "{args}");
         assert_eq!(urls[0]["field"], "audio_filename");
-        assert!(urls[0]["upload_url"].as_str().unwrap().starts_with("https://"), "{urls:?}");
+        assert!(
+            urls[0]["upload_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://"),
+            "{urls:?}"
+        );
         assert!(!urls[0]["filename"].as_str().unwrap().is_empty());
     }
     let body = body_of(&fake, "POST", "/infer_request/whisper/input_presigned_urls");
     assert_eq!(body["input_fields"], json!(["audio_filename"]));
     let bad = invoke(&rt, "get_upload_url", json!({"service": "whisper"})).await;
-    assert!(matches!(bad.err(), ThetaError::InvalidArgument(_)), "{}", bad.err_json());
+    assert!(
+        matches!(bad.err(), ThetaError::InvalidArgument(_)),
+        "{}",
+        bad.err_json()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn qwen3_chat_streams_tokens_as_they_arrive() {
     let fake = fake().await;
     let rt = runtime(config_for(&fake)).await;
-    let c = invoke(&rt, "theta.ondemand.chat", json!({"messages": [{"role": "user", "content": "hello there"}]})).await;
+    let c = invoke(
+        &rt,
+        "theta.ondemand.chat",
+        json!({"messages": [{"role": "user", "content": "hello there"}]}),
+    )
+    .await;
     let reply = c.ok();
     assert_eq!(reply["service"], "qwen3");
     assert_eq!(reply["streamed"], true);
     let content = reply["content"].as_str().unwrap();
     assert!(!content.is_empty());
-    assert_eq!(c.tokens(), content, "every token was emitted as an event, in order");
-    assert!(c.events.len() > 2, "tokens arrived one by one: {:?}", c.events);
+    assert_eq!(
+        c.tokens(),
+        content,
+        "every token was emitted as an event, in order"
+    );
+    assert!(
+        c.events.len() > 2,
+        "tokens arrived one by one: {:?}",
+        c.events
+    );
     let body = body_of(&fake, "POST", "/infer_request/qwen3");
     assert_eq!(body["input"]["stream"], true);
     assert_eq!(body["input"]["messages"][0]["content"], "hello there");
@@ -269,11 +422,24 @@ async fn qwen3_chat_streams_tokens_as_they_arrive() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sse_parsing_survives_every_chunk_split() {
     for split in [1, 2, 3, 7, 13] {
-        let fake = fake_with(FakeConfig { ondemand_token: TOKEN.into(), sse_split: Some(split), ..FakeConfig::default() }).await;
+        let fake = fake_with(FakeConfig {
+            ondemand_token: TOKEN.into(),
+            sse_split: Some(split),
+            ..FakeConfig::default()
+        })
+        .await;
         let rt = runtime(config_for(&fake)).await;
-        let c = invoke(&rt, "theta.ondemand.chat", json!({"messages": [{"role": "user", "content": "split me into pieces"}]})).await;
+        let c = invoke(
+            &rt,
+            "theta.ondemand.chat",
+            json!({"messages": [{"role": "user", "content": "split me into pieces"}]}),
+        )
+        .await;
         let content = c.ok()["content"].as_str().unwrap().to_owned();
-        assert!(content.contains("split me into pieces"), "split {split}: {content}");
+        assert!(
+            content.contains("split me into pieces"),
+            "split {split}: {content}"
+        );
         assert_eq!(c.tokens(), content, "split {split}");
     }
 }
@@ -282,11 +448,19 @@ async fn sse_parsing_survives_every_chunk_split() {
 async fn qwen3_parallax_variant_uses_the_prediction_route() {
     let fake = fake().await;
     let rt = runtime(config_for(&fake)).await;
-    let c = invoke(&rt, "theta.ondemand.chat", json!({"messages": [{"role": "user", "content": "hi"}], "variant": "parallax_32b_fp8"})).await;
+    let c = invoke(
+        &rt,
+        "theta.ondemand.chat",
+        json!({"messages": [{"role": "user", "content": "hi"}], "variant": "parallax_32b_fp8"}),
+    )
+    .await;
     assert!(!c.ok()["content"].as_str().unwrap().is_empty());
     let q = query_of(&fake, "POST", "/infer_request/qwen3");
     assert!(q.contains("prediction=completions"), "{q}");
-    assert_eq!(body_of(&fake, "POST", "/infer_request/qwen3")["variant"], "parallax_32b_fp8");
+    assert_eq!(
+        body_of(&fake, "POST", "/infer_request/qwen3")["variant"],
+        "parallax_32b_fp8"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -296,7 +470,10 @@ async fn gpt_oss_returns_content_and_reasoning_apart() {
     let c = invoke(&rt, "theta.ondemand.chat", json!({"service": "gpt_oss_120b", "messages": [{"role": "user", "content": "why is the sky blue"}]})).await;
     let r = c.ok();
     assert!(!r["content"].as_str().unwrap().is_empty(), "{r}");
-    assert!(!r["reasoning"].as_str().unwrap_or_default().is_empty(), "{r}");
+    assert!(
+        !r["reasoning"].as_str().unwrap_or_default().is_empty(),
+        "{r}"
+    );
     let body = body_of(&fake, "POST", "/infer_request/chat/completions");
     assert_eq!(body["model"], "gpt_oss_120b");
     assert_eq!(body["max_tokens"], 1800);
@@ -305,16 +482,34 @@ async fn gpt_oss_returns_content_and_reasoning_apart() {
     let low = invoke(&rt, "theta.ondemand.chat", json!({"service": "gpt_oss_120b", "max_tokens": 48, "messages": [{"role": "user", "content": "hi"}]})).await;
     let low = low.ok();
     assert_eq!(low["content"], "", "{low}");
-    assert!(low["note"].as_str().is_some_and(|n| n.contains("max_tokens")), "the empty answer is explained: {low}");
+    assert!(
+        low["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("max_tokens")),
+        "the empty answer is explained: {low}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_stream_is_an_error_not_a_short_answer() {
     let fake = fake().await;
     let rt = runtime(config_for(&fake)).await;
-    fake.inject(Fault { matcher: RouteMatch::post("/infer_request/qwen3"), kind: FaultKind::CutStream { after_events: 2 }, times: 1 });
-    let c = invoke(&rt, "theta.ondemand.chat", json!({"messages": [{"role": "user", "content": "a long answer please"}]})).await;
-    assert!(matches!(c.err(), ThetaError::Transport(_)), "{}", c.err_json());
+    fake.inject(Fault {
+        matcher: RouteMatch::post("/infer_request/qwen3"),
+        kind: FaultKind::CutStream { after_events: 2 },
+        times: 1,
+    });
+    let c = invoke(
+        &rt,
+        "theta.ondemand.chat",
+        json!({"messages": [{"role": "user", "content": "a long answer please"}]}),
+    )
+    .await;
+    assert!(
+        matches!(c.err(), ThetaError::Transport(_)),
+        "{}",
+        c.err_json()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -323,9 +518,17 @@ async fn a_slow_upstream_times_out_with_the_limit_named() {
     let mut cfg = config_for(&fake);
     cfg.limits.max_request_time = Duration::from_millis(500);
     let rt = runtime(cfg).await;
-    fake.inject(Fault { matcher: RouteMatch::get("/service/list"), kind: FaultKind::SlowFirstByte(Duration::from_secs(3)), times: 10 });
+    fake.inject(Fault {
+        matcher: RouteMatch::get("/service/list"),
+        kind: FaultKind::SlowFirstByte(Duration::from_secs(3)),
+        times: 10,
+    });
     let c = invoke(&rt, "list_services", json!({})).await;
-    assert!(matches!(c.err(), ThetaError::Timeout(_)), "{}", c.err_json());
+    assert!(
+        matches!(c.err(), ThetaError::Timeout(_)),
+        "{}",
+        c.err_json()
+    );
     fake.clear_faults();
 }
 
@@ -336,15 +539,30 @@ async fn a_wrong_token_is_reported_by_variable_name() {
     cfg.credentials = {
         use theta_host::credentials::*;
         let mut c = Credentials::default();
-        c.insert(Family::OnDemand, Credential { variable: "THETA_ONDEMAND_API_TOKEN", injection: Injection::Bearer(Secret::new("wrong-token-value")) });
+        c.insert(
+            Family::OnDemand,
+            Credential {
+                variable: "THETA_ONDEMAND_API_TOKEN",
+                injection: Injection::Bearer(Secret::new("wrong-token-value")),
+            },
+        );
         c
     };
     let rt = runtime(cfg).await;
-    let c = invoke(&rt, "get_request_status", json!({"request_id": "infr_rqst_1"})).await;
+    let c = invoke(
+        &rt,
+        "get_request_status",
+        json!({"request_id": "infr_rqst_1"}),
+    )
+    .await;
     match c.err() {
         ThetaError::Upstream(u) => {
             assert_eq!(u.status, 401);
-            assert!(u.message.contains("THETA_ONDEMAND_API_TOKEN"), "{}", u.message);
+            assert!(
+                u.message.contains("THETA_ONDEMAND_API_TOKEN"),
+                "{}",
+                u.message
+            );
             assert!(!u.message.contains("wrong-token-value"));
         }
         other => panic!("{}", theta_host::report::error_text(other)),
@@ -357,10 +575,24 @@ async fn without_a_key_paid_commands_name_the_missing_variable() {
     let mut cfg = config_for(&fake);
     cfg.credentials = Default::default();
     let rt = runtime(cfg).await;
-    let c = invoke(&rt, "infer", json!({"service": "flux", "input": {"prompt": "x"}})).await;
-    assert!(matches!(c.err(), ThetaError::MissingCredential(m) if m.variable == "THETA_ONDEMAND_API_TOKEN"), "{}", c.err_json());
+    let c = invoke(
+        &rt,
+        "infer",
+        json!({"service": "flux", "input": {"prompt": "x"}}),
+    )
+    .await;
+    assert!(
+        matches!(c.err(), ThetaError::MissingCredential(m) if m.variable == "THETA_ONDEMAND_API_TOKEN"),
+        "{}",
+        c.err_json()
+    );
     // The public catalogue still works.
-    assert!(invoke(&rt, "list_services", json!({})).await.ok().is_array());
+    assert!(
+        invoke(&rt, "list_services", json!({}))
+            .await
+            .ok()
+            .is_array()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -370,21 +602,48 @@ async fn dry_run_previews_paid_calls_and_sends_nothing() {
     cfg.policy.dry_run = true;
     let rt = runtime(cfg).await;
     for (name, args, path) in [
-        ("infer", json!({"service": "flux", "input": {"prompt": "x"}}), "/infer_request/flux"),
-        ("theta.ondemand.chat", json!({"messages": [{"role": "user", "content": "hi"}]}), "/infer_request/qwen3"),
-        ("get_upload_url", json!({"service": "whisper", "input_field": "audio_filename"}), "/input_presigned_urls"),
+        (
+            "infer",
+            json!({"service": "flux", "input": {"prompt": "x"}}),
+            "/infer_request/flux",
+        ),
+        (
+            "theta.ondemand.chat",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+            "/infer_request/qwen3",
+        ),
+        (
+            "get_upload_url",
+            json!({"service": "whisper", "input_field": "audio_filename"}),
+            "/input_presigned_urls",
+        ),
     ] {
         let c = invoke(&rt, name, args).await;
         match c.err() {
             ThetaError::DryRun(p) => {
                 assert_eq!(p.method, "POST");
-                assert!(p.url.starts_with("https://ondemand.thetaedgecloud.com") && p.url.contains(path), "{}", p.url);
+                assert!(
+                    p.url.starts_with("https://ondemand.thetaedgecloud.com")
+                        && p.url.contains(path),
+                    "{}",
+                    p.url
+                );
                 let shown = format!("{:?}", p.headers);
                 assert!(!shown.contains(TOKEN), "{shown}");
             }
             other => panic!("{name}: {}", theta_host::report::error_text(other)),
         }
     }
-    assert_eq!(count(&fake, "POST", "/"), 0, "nothing mutating reached the fake");
-    assert!(invoke(&rt, "list_services", json!({})).await.ok().is_array(), "reads work under dry-run");
+    assert_eq!(
+        count(&fake, "POST", "/"),
+        0,
+        "nothing mutating reached the fake"
+    );
+    assert!(
+        invoke(&rt, "list_services", json!({}))
+            .await
+            .ok()
+            .is_array(),
+        "reads work under dry-run"
+    );
 }

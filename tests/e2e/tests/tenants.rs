@@ -76,15 +76,30 @@ async fn spend_cap_stops_paid_requests_before_they_are_sent() {
     assert_eq!(statuses[1]["status"], 200, "{:?}", statuses[1]);
     for refused in &statuses[2..] {
         let detail = refused["detail"].as_str().unwrap();
-        assert!(detail.contains("spend cap reached for tenant `payer`"), "{refused}");
+        assert!(
+            detail.contains("spend cap reached for tenant `payer`"),
+            "{refused}"
+        );
     }
-    let posts = fake.requests().iter().filter(|r| r.method == "POST").count();
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
     assert_eq!(posts, 2, "only the two affordable requests reached Theta");
-    assert!((rt.spent_usd("payer") - 0.02).abs() < 1e-9, "{}", rt.spent_usd("payer"));
+    assert!(
+        (rt.spent_usd("payer") - 0.02).abs() < 1e-9,
+        "{}",
+        rt.spent_usd("payer")
+    );
     // The audit trail records the spend of each allowed paid request and the refusals.
     let audit = audit_text(&rt);
     assert_eq!(audit.matches("\"spend_usd\":0.01").count(), 2, "{audit}");
-    assert_eq!(audit.matches("\"decision\":\"limit\"").count(), 2, "{audit}");
+    assert_eq!(
+        audit.matches("\"decision\":\"limit\"").count(),
+        2,
+        "{audit}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -121,10 +136,16 @@ async fn two_concurrent_calls_cannot_both_take_the_last_cent() {
         if out["status"] == 200 {
             ok += 1;
         } else {
-            assert!(out["detail"].as_str().unwrap().contains("spend cap"), "{out}");
+            assert!(
+                out["detail"].as_str().unwrap().contains("spend cap"),
+                "{out}"
+            );
         }
     }
-    assert_eq!(ok, 1, "exactly one of two concurrent calls may spend the last cent");
+    assert_eq!(
+        ok, 1,
+        "exactly one of two concurrent calls may spend the last cent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,14 +157,23 @@ async fn the_ledger_survives_a_restart() {
     let policy = format!("ledger = {:?}\n{POLICY}", ledger.display().to_string());
     {
         let rt = host(&fake, &policy).await;
-        assert_eq!(fetch_as(&rt, "payer", infer_flux()).await.unwrap()["status"], 200);
-        assert_eq!(fetch_as(&rt, "payer", infer_flux()).await.unwrap()["status"], 200);
+        assert_eq!(
+            fetch_as(&rt, "payer", infer_flux()).await.unwrap()["status"],
+            200
+        );
+        assert_eq!(
+            fetch_as(&rt, "payer", infer_flux()).await.unwrap()["status"],
+            200
+        );
     }
     // A new host process: the cap already holds two cents of spend.
     let rt = host(&fake, &policy).await;
     assert!((rt.spent_usd("payer") - 0.02).abs() < 1e-9);
     let out = fetch_as(&rt, "payer", infer_flux()).await.unwrap();
-    assert!(out["detail"].as_str().unwrap().contains("spend cap"), "{out}");
+    assert!(
+        out["detail"].as_str().unwrap().contains("spend cap"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,16 +185,39 @@ async fn grants_are_checked_before_the_call_and_in_the_hook() {
     assert!(err.contains("not granted the command `spin`"), "{err}");
     // In the hook: `reader` may fetch, but only reads, and only its host.
     let out = fetch_as(&rt, "reader", infer_flux()).await.unwrap();
-    assert!(out["detail"].as_str().unwrap().contains("not granted paid requests"), "{out}");
+    assert!(
+        out["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not granted paid requests"),
+        "{out}"
+    );
     let out = fetch_as(&rt, "reader", json!({"scheme":"https","authority":"controller.thetaedgecloud.com","path":"/deployment/list","method":"GET"})).await.unwrap();
-    assert!(out["detail"].as_str().unwrap().contains("not an allowed Theta host"), "{out}");
-    assert_eq!(fetch_as(&rt, "reader", list()).await.unwrap()["status"], 200);
+    assert!(
+        out["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not an allowed Theta host"),
+        "{out}"
+    );
+    assert_eq!(
+        fetch_as(&rt, "reader", list()).await.unwrap()["status"],
+        200
+    );
     // Unknown tenants are an error, not a default.
-    assert!(rt.invoke_as("mallory", "env", "{}", Arc::new(|_| {})).await.is_err());
+    assert!(
+        rt.invoke_as("mallory", "env", "{}", Arc::new(|_| {}))
+            .await
+            .is_err()
+    );
 }
 
 async fn fetch_or_command(rt: &Runtime, tenant: &str, command: &str) -> String {
-    match rt.invoke_as(tenant, command, "{}", Arc::new(|_| {})).await.unwrap() {
+    match rt
+        .invoke_as(tenant, command, "{}", Arc::new(|_| {}))
+        .await
+        .unwrap()
+    {
         Ok(v) => panic!("expected a refusal, got {v}"),
         Err(e) => theta_host::report::error_text(&e),
     }
@@ -174,12 +227,27 @@ async fn fetch_or_command(rt: &Runtime, tenant: &str, command: &str) -> String {
 async fn request_rate_is_limited_per_tenant() {
     let fake = fake().await;
     let rt = host(&fake, POLICY).await;
-    assert_eq!(fetch_as(&rt, "limited", list()).await.unwrap()["status"], 200);
-    assert_eq!(fetch_as(&rt, "limited", list()).await.unwrap()["status"], 200);
+    assert_eq!(
+        fetch_as(&rt, "limited", list()).await.unwrap()["status"],
+        200
+    );
+    assert_eq!(
+        fetch_as(&rt, "limited", list()).await.unwrap()["status"],
+        200
+    );
     let out = fetch_as(&rt, "limited", list()).await.unwrap();
-    assert!(out["detail"].as_str().unwrap().contains("request rate of 2 per minute"), "{out}");
+    assert!(
+        out["detail"]
+            .as_str()
+            .unwrap()
+            .contains("request rate of 2 per minute"),
+        "{out}"
+    );
     // Another tenant is unaffected.
-    assert_eq!(fetch_as(&rt, "reader", list()).await.unwrap()["status"], 200);
+    assert_eq!(
+        fetch_as(&rt, "reader", list()).await.unwrap()["status"],
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,7 +256,10 @@ async fn a_runaway_tenant_does_not_break_other_tenants() {
     let rt = Arc::new(host(&fake, POLICY).await);
     let spinner = {
         let rt = rt.clone();
-        tokio::spawn(async move { rt.invoke_as("runaway", "spin", "{}", Arc::new(|_| {})).await })
+        tokio::spawn(async move {
+            rt.invoke_as("runaway", "spin", "{}", Arc::new(|_| {}))
+                .await
+        })
     };
     let bomb = {
         let rt = rt.clone();
@@ -196,13 +267,17 @@ async fn a_runaway_tenant_does_not_break_other_tenants() {
             // Second concurrent call of a tenant limited to one: refused, or (if the spinner has not
             // started yet) the memory bomb itself, which the memory limit stops.
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            rt.invoke_as("runaway", "alloc", "{}", Arc::new(|_| {})).await
+            rt.invoke_as("runaway", "alloc", "{}", Arc::new(|_| {}))
+                .await
         })
     };
     // Meanwhile the reader's calls keep working.
     let mut served = 0;
     for _ in 0..20 {
-        assert_eq!(fetch_as(&rt, "reader", list()).await.unwrap()["status"], 200);
+        assert_eq!(
+            fetch_as(&rt, "reader", list()).await.unwrap()["status"],
+            200
+        );
         served += 1;
     }
     let spin = spinner.await.unwrap();
@@ -216,7 +291,10 @@ async fn a_runaway_tenant_does_not_break_other_tenants() {
         Ok(Ok(v)) => panic!("the memory bomb finished: {v}"),
         Err(e) => {
             let text = format!("{e:#}");
-            assert!(text.contains("trapped") || text.contains("memory"), "{text}");
+            assert!(
+                text.contains("trapped") || text.contains("memory"),
+                "{text}"
+            );
         }
     }
     println!("reader calls served while a runaway tenant spun: {served}/20");

@@ -77,7 +77,9 @@ impl Commands for Hostile {
             "env" => Ok(env_dump()),
             "spin" => spin(),
             "alloc" => Ok(alloc(&args_json)),
-            other => Err(ThetaError::Denied(format!("unknown hostile action {other}"))),
+            other => Err(ThetaError::Denied(format!(
+                "unknown hostile action {other}"
+            ))),
         }
     }
 }
@@ -173,7 +175,11 @@ fn fetch(args: &str) -> String {
     let repeat: usize = field(args, "body_repeat")
         .and_then(|r| r.parse().ok())
         .unwrap_or(1);
-    let outgoing = if body.is_some() { req.body().ok() } else { None };
+    let outgoing = if body.is_some() {
+        req.body().ok()
+    } else {
+        None
+    };
     let future = match outgoing_handler::handle(req, None) {
         Ok(f) => f,
         Err(e) => return outcome("handle-error", &format!("{e:?}")),
@@ -223,7 +229,11 @@ fn env_dump() -> String {
         .into_iter()
         .map(|a| format!("\"{}\"", esc(&a)))
         .collect();
-    format!("{{\"env\":[{}],\"args\":[{}]}}", vars.join(","), args.join(","))
+    format!(
+        "{{\"env\":[{}],\"args\":[{}]}}",
+        vars.join(","),
+        args.join(",")
+    )
 }
 
 /// Burns CPU forever: the host's CPU budget must stop it.

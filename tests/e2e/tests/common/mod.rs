@@ -44,7 +44,9 @@ pub async fn fake() -> FakeEdgeCloud {
 }
 
 pub async fn fake_with(config: FakeConfig) -> FakeEdgeCloud {
-    FakeEdgeCloud::start(config).await.expect("fake EdgeCloud starts")
+    FakeEdgeCloud::start(config)
+        .await
+        .expect("fake EdgeCloud starts")
 }
 
 /// Host config pointed at the fake, holding the on-demand token (as the host, never the guest).
@@ -70,7 +72,9 @@ pub fn config_for(fake: &FakeEdgeCloud) -> HostConfig {
 }
 
 pub async fn runtime(cfg: HostConfig) -> Runtime {
-    Runtime::new(cfg, &plugin_wasm()).await.expect("plugin loads")
+    Runtime::new(cfg, &plugin_wasm())
+        .await
+        .expect("plugin loads")
 }
 
 /// The outcome of one invoke, with the events it emitted.
@@ -83,7 +87,10 @@ impl Called {
     pub fn ok(&self) -> &Value {
         match &self.result {
             Ok(v) => v,
-            Err(e) => panic!("expected success, got {}", theta_host::report::error_text(e)),
+            Err(e) => panic!(
+                "expected success, got {}",
+                theta_host::report::error_text(e)
+            ),
         }
     }
 
