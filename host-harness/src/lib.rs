@@ -16,6 +16,7 @@ pub mod events;
 pub mod hooks;
 pub mod ironclaw;
 pub mod limits;
+pub mod mcp;
 pub mod net;
 pub mod policy;
 pub mod report;

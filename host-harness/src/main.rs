@@ -65,6 +65,8 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Serve every command as an MCP tool over stdio (Model Context Protocol), under the same policy.
+    Mcp,
     /// Which credentials the host has, per family (never their values).
     Auth {
         #[arg(long)]
@@ -172,6 +174,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             let outcome = rt.invoke(&name, &args, events).await?;
             Ok(print_outcome(outcome))
+        }
+        Command::Mcp => {
+            theta_host::mcp::serve_stdio(open(cfg, cli.plugin.clone()).await?).await?;
+            Ok(0)
         }
         #[cfg(feature = "demo")]
         Command::Demo => theta_host::demo::run(cfg, &plugin_path(cli.plugin.as_deref())?).await,

@@ -1,0 +1,200 @@
+//! `theta-host mcp`: every command of the sandboxed plugin as a Model Context Protocol tool, over stdio,
+//! built on `rmcp` (the official Rust MCP SDK).
+//!
+//! - `tools/list`: one tool per command of `describe()`, with the command's JSON Schema and hints from
+//!   its effect ([`tools`]).
+//! - `tools/call`: runs the command in a fresh sandboxed store through [`Runtime::invoke`], under the
+//!   host's policy and tenant (the same flags as `theta-host call`). The official on-demand server's four
+//!   tool names answer in that server's format ([`official`]).
+//! - Progress: with a `progressToken`, streamed tokens and poll/retry progress are sent as
+//!   `notifications/progress` ([`progress`]).
+//! - Cancellation: `notifications/cancelled` drops the call's future, which drops the wasmtime store and
+//!   its guest (and the guest's outbound requests) at the next yield point.
+//! - Errors are tool results with `isError: true`: `Error: <kind>: <message>` and the error as JSON in
+//!   `structuredContent`. Nothing a call does brings the server down.
+
+pub mod official;
+pub mod progress;
+pub mod tools;
+
+use crate::bindings::{CommandInfo, ThetaError};
+use crate::report;
+use crate::runtime::Runtime;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const INSTRUCTIONS: &str = "Theta EdgeCloud (on-demand AI models: chat, image, vision, audio, video) through a sandboxed \
+WebAssembly plugin. Start with list_services; infer runs a model (paid; wait 0 returns a request id to poll with \
+get_request_status); get_upload_url gives presigned upload URLs for file inputs; theta.ondemand.chat chats with an LLM and \
+streams its tokens as progress notifications. Credentials stay in the host; the host may run in dry-run, in which case \
+paid and mutating tools return a preview of the request instead of sending it.";
+
+/// The MCP server: the runtime and the tools derived from its `describe()`.
+#[derive(Clone)]
+pub struct ThetaMcp {
+    runtime: Arc<Runtime>,
+    commands: Arc<Vec<CommandInfo>>,
+    tools: Arc<Vec<Tool>>,
+}
+
+impl ThetaMcp {
+    /// Reads the plugin's commands once; the tool list does not change while the server runs.
+    pub async fn new(runtime: Runtime) -> anyhow::Result<Self> {
+        let commands = runtime.describe().await?;
+        let tools = commands.iter().map(tools::tool).collect();
+        Ok(Self {
+            runtime: Arc::new(runtime),
+            commands: Arc::new(commands),
+            tools: Arc::new(tools),
+        })
+    }
+
+    pub fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    /// Runs one tool call to its result, or to cancellation.
+    async fn call(
+        &self,
+        name: &str,
+        args: Value,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        if !self.commands.iter().any(|c| c.name == name) {
+            let known: Vec<&str> = self.commands.iter().map(|c| c.name.as_str()).collect();
+            return error_result(&ThetaError::InvalidArgument(
+                crate::bindings::exports::theta::edgecloud::types::InvalidArgument {
+                    field: "name".into(),
+                    reason: format!("unknown tool `{name}`; the tools are: {}", known.join(", ")),
+                },
+            ));
+        }
+        let mut args = args;
+        let after = official::adapt_args(name, &mut args);
+        let (events, forwarder) = progress::Forwarder::start(
+            context.peer.clone(),
+            context.meta.get_progress_token(),
+            name,
+        );
+        let args_json = args.to_string();
+        let outcome = {
+            // Dropping this future (on cancellation) drops the call's store: the guest stops, its
+            // outbound requests are aborted, and the tenant's call slot is released.
+            let call = self.runtime.invoke(name, &args_json, events);
+            tokio::select! {
+                outcome = call => Some(outcome),
+                () = context.ct.cancelled() => None,
+            }
+        };
+        forwarder.finish().await;
+        match outcome {
+            None => {
+                tracing::info!(
+                    tool = name,
+                    "call cancelled by the client; the plugin was stopped"
+                );
+                let mut r = CallToolResult::error(vec![ContentBlock::text(
+                    "Error: cancelled: the client cancelled the call; the plugin was stopped",
+                )]);
+                r.structured_content = Some(json!({"error": {"kind": "cancelled"}}));
+                r
+            }
+            Some(Ok(Ok(result))) => success_result(name, &args, &result, &after),
+            Some(Ok(Err(err))) => error_result(&err),
+            Some(Err(host)) => {
+                // A host-side failure of this one call (wall clock, CPU budget, trap): still a tool result.
+                let message = format!("{host:#}");
+                let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
+                    "Error: host: {message}"
+                ))]);
+                r.structured_content = Some(json!({"error": {"kind": "host", "reason": message}}));
+                r
+            }
+        }
+    }
+}
+
+/// A successful result: the official format for the official four tools, pretty JSON otherwise; the
+/// plugin's JSON as structured content (an object, as MCP requires).
+fn success_result(
+    name: &str,
+    args: &Value,
+    result: &str,
+    after: &official::After,
+) -> CallToolResult {
+    let value: Value =
+        serde_json::from_str(result).unwrap_or_else(|_| Value::String(result.to_owned()));
+    let (text, structured) = match official::render(name, args, &value, after) {
+        Some(rendered) => rendered,
+        None => {
+            let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| result.to_owned());
+            let structured = match value {
+                Value::Object(_) => value,
+                other => json!({ "result": other }),
+            };
+            (text, structured)
+        }
+    };
+    let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
+    r.structured_content = Some(structured);
+    r
+}
+
+/// The plugin's error as a tool error: its kind and actionable message, and the error as JSON.
+pub fn error_result(err: &ThetaError) -> CallToolResult {
+    let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
+        "Error: {}: {}",
+        report::error_kind(err),
+        report::error_text(err)
+    ))]);
+    r.structured_content = Some(json!({ "error": report::error_json(err) }));
+    r
+}
+
+impl ServerHandler for ThetaMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("theta-host", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools.to_vec()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let args = tools::arguments(request.arguments);
+        Ok(self.call(&request.name, args, context).await.into())
+    }
+}
+
+/// Serves the runtime's commands over stdin/stdout until the client disconnects. Logs go to stderr;
+/// stdout carries only the protocol.
+pub async fn serve_stdio(runtime: Runtime) -> anyhow::Result<()> {
+    let server = ThetaMcp::new(runtime).await?;
+    tracing::info!(tools = server.tools().len(), "MCP server ready on stdio");
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| anyhow::anyhow!("MCP initialization failed: {e}"))?;
+    running.waiting().await?;
+    Ok(())
+}
