@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# Builds the guest components (plugin and the hostile test guest) for wasm32-wasip2 with the small,
-# optimised `plugin-release` profile. Output: target/wasm32-wasip2/plugin-release/*.wasm
+# Builds the guest components for wasm32-wasip2 with the small, optimised `plugin-release` profile.
+# Output: target/wasm32-wasip2/plugin-release/
+#   theta_plugin.wasm           the plugin (world theta:edgecloud/plugin, wasi:http): theta-host, wasmtime, jco, Wassette
+#   theta_plugin_ironclaw.wasm  the same commands for IronClaw (world near:agent/sandboxed-tool@0.4.0)
+#   hostile_guest.wasm          a deliberately hostile guest for the host's tests
+# The IronClaw build is the same crate with the `ironclaw` feature. It gets its own target directory
+# (target/ironclaw, ~30 s more on a cold build) so that the two feature sets never overwrite each
+# other's theta_plugin.wasm, not even for a moment while someone else's tests read it; the result is
+# copied beside the others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+out=target/wasm32-wasip2/plugin-release
 cargo build --locked --target wasm32-wasip2 --profile plugin-release -p theta-plugin -p hostile-guest
-for f in theta_plugin hostile_guest; do
-  wasm="target/wasm32-wasip2/plugin-release/$f.wasm"
-  printf '%-16s %8d bytes  %s\n' "$f" "$(stat -c %s "$wasm")" "$wasm"
+cargo build --locked --target wasm32-wasip2 --profile plugin-release -p theta-plugin --features ironclaw \
+  --target-dir target/ironclaw
+# Copy to a temporary name, then rename: readers never see a half-written file.
+cp target/ironclaw/wasm32-wasip2/plugin-release/theta_plugin.wasm "$out/.theta_plugin_ironclaw.wasm.tmp"
+mv -f "$out/.theta_plugin_ironclaw.wasm.tmp" "$out/theta_plugin_ironclaw.wasm"
+for f in theta_plugin theta_plugin_ironclaw hostile_guest; do
+  wasm="$out/$f.wasm"
+  printf '%-22s %8d bytes  %s\n' "$f" "$(stat -c %s "$wasm")" "$wasm"
 done

@@ -192,7 +192,9 @@ impl host::Host for CallState {
 
     async fn secret_exists(&mut self, name: String) -> bool {
         // Existence only, never the value; the host injects it at the HTTP boundary.
-        self.outbound().credential_configured(&name)
+        secret_variables(&name)
+            .iter()
+            .any(|v| self.outbound().credential_configured(v))
     }
 
     async fn nostr_sign_event(&mut self, _event: String) -> Result<String, String> {
@@ -257,70 +259,155 @@ fn build_request(
         .map_err(|e| format!("invalid request: {e}"))
 }
 
-/// The `<tool>.capabilities.json` IronClaw installs beside the IronClaw build of the plugin: the
-/// combined parameter schema (`command` + `args`), every command with its own schema and effect, the
-/// Theta hosts as the HTTP allowlist, and the credentials IronClaw injects per host. Commands that spend
-/// money are listed as external writes.
-pub fn capabilities_manifest(commands: &[crate::bindings::CommandInfo]) -> serde_json::Value {
-    use serde_json::json;
-    let names: Vec<&str> = commands.iter().map(|c| c.name.as_str()).collect();
-    let tools: Vec<serde_json::Value> = commands
+/// The configuration variables behind an IronClaw secret name. IronClaw names secrets in lower case
+/// (`theta_ondemand_api_token`); our host holds each family's credential under one of its variables.
+pub fn secret_variables(secret: &str) -> &'static [&'static str] {
+    use crate::credentials::*;
+    let upper = secret.trim().to_ascii_uppercase();
+    if ONDEMAND_TOKEN_VARS.contains(&upper.as_str()) {
+        &ONDEMAND_TOKEN_VARS
+    } else if upper == CONTROLLER_KEY_VAR {
+        &[CONTROLLER_KEY_VAR]
+    } else if [INFERENCE_TOKEN_VAR, INFERENCE_USER_VAR, INFERENCE_PASS_VAR]
+        .contains(&upper.as_str())
+    {
+        &[INFERENCE_TOKEN_VAR, INFERENCE_USER_VAR, INFERENCE_PASS_VAR]
+    } else if [VIDEO_ID_VAR, VIDEO_SECRET_VAR].contains(&upper.as_str()) {
+        &[VIDEO_SECRET_VAR, VIDEO_ID_VAR]
+    } else {
+        &[]
+    }
+}
+
+/// The IronClaw WIT version the `ironclaw` build of the plugin targets (wit/deps/near-agent/tool.wit).
+pub const WIT_VERSION: &str = "0.4.0";
+
+/// Where the generated manifest lives, relative to the repository root.
+pub const MANIFEST_PATH: &str = "hosts/ironclaw/theta.capabilities.json";
+
+/// The `<tool>.capabilities.json` IronClaw installs beside the IronClaw build of the plugin (as
+/// `theta.wasm` + `theta.capabilities.json`), generated from the plugin's own `describe()` and the
+/// IronClaw build's `description()`:
+/// - `http.allowlist`: the Theta hosts only, HTTPS; `http.credentials`: one secret per API family,
+///   injected by IronClaw into requests to that family's hosts only (the tool never sees a value);
+/// - `secrets.allowed_names`: the secrets the tool may test with `secret-exists`;
+/// - `auth`/`setup`: how IronClaw asks the user for the on-demand token;
+/// - `discovery_summary`: what `tool_info` shows the model;
+/// - `tools` (ours; IronClaw ignores unknown keys): every command with its argument schema, effect,
+///   credentials, and whether it is an external write and spends money (deployments, inference, video).
+pub fn capabilities_manifest(
+    commands: &[crate::bindings::CommandInfo],
+    description: &str,
+) -> serde_json::Value {
+    use crate::bindings::Effect;
+    use serde_json::{Value, json};
+    let schema_of = |c: &crate::bindings::CommandInfo| -> Value {
+        serde_json::from_str(&c.args_schema).unwrap_or(json!({"type": "object"}))
+    };
+    let tools: Vec<Value> = commands
         .iter()
         .map(|c| {
-            let schema: serde_json::Value =
-                serde_json::from_str(&c.args_schema).unwrap_or(json!({"type": "object"}));
             json!({
                 "name": c.name,
                 "description": c.summary,
                 "effect": crate::report::effect_label(c.effect),
-                "external_write": !matches!(c.effect, crate::bindings::Effect::Read),
-                "spends_money": matches!(c.effect, crate::bindings::Effect::Spend),
-                "parameters": schema,
+                "external_write": c.effect != Effect::Read,
+                "spends_money": c.effect == Effect::Spend,
                 "credentials": c.credentials,
+                "secrets": c.credentials.iter().map(|v| v.to_ascii_lowercase()).collect::<Vec<_>>(),
+                "parameters": schema_of(c),
             })
         })
         .collect();
-    let header = |secret: &str, header: &str, prefix: &str, hosts: &[&str]| {
-        json!({
-            "secret_name": secret,
-            "location": {"type": "header", "header_name": header, "prefix": prefix},
-            "host_patterns": hosts,
+    let requirements: Vec<String> = commands
+        .iter()
+        .map(|c| {
+            let required: Vec<String> = schema_of(c)["required"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|v| v.as_str().map(|s| format!("`{s}`")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let cost = match c.effect {
+                Effect::Spend => " Spends money (external write).",
+                Effect::Mutate => " External write.",
+                Effect::Read => "",
+            };
+            if required.is_empty() {
+                format!("`{}`: no required args.{cost}", c.name)
+            } else {
+                format!("`{}` requires args {}.{cost}", c.name, required.join(", "))
+            }
         })
-    };
+        .collect();
+    let bearer = |secret: &str, hosts: &[&str]| json!({"secret_name": secret, "location": {"type": "bearer"}, "host_patterns": hosts});
+    let header = |secret: &str, name: &str, hosts: &[&str]| json!({"secret_name": secret, "location": {"type": "header", "name": name}, "host_patterns": hosts});
+    let https_host = |host: &str| json!({"host": host, "path_prefix": "/"});
     json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "wit_version": "0.4.0",
-        "description": "Theta EdgeCloud: on-demand inference (LLM chat with streaming, image, vision, audio, video), dedicated deployments, AI agents, video, billing. Streaming degrades to a single response in IronClaw.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "command": {"type": "string", "enum": names, "description": "Which Theta command to run"},
-                "args": {"type": "object", "description": "The command's arguments (see tools[].parameters)"}
+        "wit_version": WIT_VERSION,
+        "description": description,
+        "discovery_summary": {
+            "always_required": ["command"],
+            "conditional_requirements": requirements,
+            "notes": [
+                "Parameters are {\"command\": NAME, \"args\": {...}}; add \"dry_run\": true to get the request a mutating or paid command would send, without sending it.",
+                "Commands whose effect is spend run paid work on Theta EdgeCloud (inference, deployments, video): treat them as external writes that cost money.",
+                "Streaming degrades to a single response in IronClaw: chat tokens are returned together with the final answer.",
+                "Errors are one line, then the error as JSON with a `kind` (invalid-argument, missing-credential, denied, dry-run, upstream, capacity-exhausted, timeout, transport)."
+            ],
+            "examples": [
+                {"command": "list_services", "args": {"category": "image"}},
+                {"command": "infer", "args": {"service": "flux", "input": {"prompt": "a blue cloud"}, "wait": 30}, "dry_run": true},
+                {"command": "theta.ondemand.chat", "args": {"messages": [{"role": "user", "content": "Hello"}]}}
+            ]
+        },
+        "http": {
+            "allowlist": [
+                https_host("ondemand.thetaedgecloud.com"),
+                https_host("controller.thetaedgecloud.com"),
+                https_host("api.thetaedgecloud.com"),
+                https_host("*.onthetaedgecloud.com"),
+                https_host(crate::policy::allowlist::VIDEO_API_HOST),
+            ],
+            "credentials": {
+                "theta_ondemand_api_token": bearer("theta_ondemand_api_token", &["ondemand.thetaedgecloud.com"]),
+                "theta_ec_api_key": header("theta_ec_api_key", "x-api-key", &["controller.thetaedgecloud.com", "api.thetaedgecloud.com"]),
+                "theta_inference_auth_token": bearer("theta_inference_auth_token", &["*.onthetaedgecloud.com"]),
+                "theta_video_sa_id": header("theta_video_sa_id", "x-tva-sa-id", &[crate::policy::allowlist::VIDEO_API_HOST]),
+                "theta_video_sa_secret": header("theta_video_sa_secret", "x-tva-sa-secret", &[crate::policy::allowlist::VIDEO_API_HOST])
             },
-            "required": ["command"],
-            "additionalProperties": false
+            "rate_limit": {"requests_per_minute": 60, "requests_per_hour": 1000},
+            "timeout_secs": 120
+        },
+        "secrets": {
+            "allowed_names": [
+                "theta_ondemand_api_token",
+                "theta_ec_api_key",
+                "theta_inference_auth_token",
+                "theta_video_sa_id",
+                "theta_video_sa_secret"
+            ]
+        },
+        "auth": {
+            "secret_name": "theta_ondemand_api_token",
+            "display_name": "Theta EdgeCloud on-demand API",
+            "instructions": "In the Theta EdgeCloud dashboard, open On-demand model APIs and copy the Access Token.",
+            "setup_url": "https://www.thetaedgecloud.com/",
+            "env_var": "THETA_ONDEMAND_API_TOKEN",
+            "provider": "theta"
+        },
+        "setup": {
+            "required_secrets": [
+                {"name": "theta_ondemand_api_token", "prompt": "Theta EdgeCloud on-demand API access token (dashboard: On-demand model APIs, Access Token)"},
+                {"name": "theta_ec_api_key", "prompt": "Theta EdgeCloud controller API key, for deployments (optional)", "optional": true},
+                {"name": "theta_inference_auth_token", "prompt": "Bearer token of a dedicated deployment's endpoint (optional)", "optional": true},
+                {"name": "theta_video_sa_id", "prompt": "Theta Video API service account id (optional)", "optional": true},
+                {"name": "theta_video_sa_secret", "prompt": "Theta Video API service account secret (optional)", "optional": true}
+            ]
         },
         "tools": tools,
-        "capabilities": {
-            "http": {
-                "allowlist": [
-                    {"host": "ondemand.thetaedgecloud.com", "path_prefix": "/"},
-                    {"host": "controller.thetaedgecloud.com", "path_prefix": "/"},
-                    {"host": "api.thetaedgecloud.com", "path_prefix": "/"},
-                    {"host": "*.onthetaedgecloud.com", "path_prefix": "/"},
-                    {"host": "api.thetavideoapi.com", "path_prefix": "/"}
-                ],
-                "credentials": {
-                    "theta_ondemand_api_token": header("theta_ondemand_api_token", "Authorization", "Bearer ", &["ondemand.thetaedgecloud.com"]),
-                    "theta_ec_api_key": header("theta_ec_api_key", "x-api-key", "", &["controller.thetaedgecloud.com", "api.thetaedgecloud.com"]),
-                    "theta_inference_auth_token": header("theta_inference_auth_token", "Authorization", "Bearer ", &["*.onthetaedgecloud.com"]),
-                    "theta_video_sa_id": header("theta_video_sa_id", "x-tva-sa-id", "", &["api.thetavideoapi.com"]),
-                    "theta_video_sa_secret": header("theta_video_sa_secret", "x-tva-sa-secret", "", &["api.thetavideoapi.com"])
-                },
-                "rate_limit": {"requests_per_minute": 60}
-            },
-            "secrets": {"allowed_names": ["theta_*"]}
-        },
-        "tags": ["theta", "edgecloud", "inference", "gpu", "video"]
     })
 }

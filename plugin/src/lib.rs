@@ -3,6 +3,9 @@
 //! This file is only the glue: it generates the bindings (WASI types come from the `wasip2` crate) and
 //! converts between WIT types and the domain types of the modules below, which hold all the logic and
 //! do not depend on the transport.
+//!
+//! With the `ironclaw` feature the same commands are built for IronClaw's `near:agent/sandboxed-tool`
+//! world instead: the glue below is left out and [`ironclaw`] exports the tool (see `tool_shim`).
 
 pub mod client;
 pub mod commands;
@@ -10,8 +13,13 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod sse;
+pub mod tool_shim;
 pub mod transport;
 
+#[cfg(feature = "ironclaw")]
+pub mod ironclaw;
+
+#[cfg(not(feature = "ironclaw"))]
 wit_bindgen::generate!({
     path: "../wit",
     world: "theta:edgecloud/plugin",
@@ -28,18 +36,25 @@ wit_bindgen::generate!({
     },
 });
 
+#[cfg(not(feature = "ironclaw"))]
 use client::Ctx;
+#[cfg(not(feature = "ironclaw"))]
 use commands::{chat, ondemand};
+#[cfg(not(feature = "ironclaw"))]
 use exports::theta::edgecloud::commands as wit_commands;
+#[cfg(not(feature = "ironclaw"))]
 use exports::theta::edgecloud::ondemand as wit;
+#[cfg(not(feature = "ironclaw"))]
 use exports::theta::edgecloud::types as wit_types;
 
+#[cfg(not(feature = "ironclaw"))]
 struct Plugin;
 // Exported symbols are named `theta:edgecloud/...`, which native linkers refuse; native builds exist
 // only for unit tests, so only the wasm build exports.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "ironclaw")))]
 export!(Plugin);
 
+#[cfg(not(feature = "ironclaw"))]
 /// Runs `f` with the configuration from the environment, `wasi:http` and stderr events.
 fn with_ctx<T>(f: impl FnOnce(&Ctx) -> error::Result<T>) -> Result<T, wit_types::ThetaError> {
     let config = config::Config::load().map_err(to_wit_error)?;
@@ -51,6 +66,7 @@ fn with_ctx<T>(f: impl FnOnce(&Ctx) -> error::Result<T>) -> Result<T, wit_types:
     f(&ctx).map_err(to_wit_error)
 }
 
+#[cfg(not(feature = "ironclaw"))]
 fn to_wit_error(e: error::ThetaError) -> wit_types::ThetaError {
     use error::ThetaError as E;
     use wit_types::ThetaError as W;
@@ -91,6 +107,7 @@ fn to_wit_error(e: error::ThetaError) -> wit_types::ThetaError {
     }
 }
 
+#[cfg(not(feature = "ironclaw"))]
 fn category_to_wit(c: ondemand::Category) -> wit::ServiceCategory {
     use ondemand::Category as C;
     match c {
@@ -103,6 +120,7 @@ fn category_to_wit(c: ondemand::Category) -> wit::ServiceCategory {
     }
 }
 
+#[cfg(not(feature = "ironclaw"))]
 fn category_from_wit(c: wit::ServiceCategory) -> ondemand::Category {
     use ondemand::Category as C;
     match c {
@@ -115,6 +133,7 @@ fn category_from_wit(c: wit::ServiceCategory) -> ondemand::Category {
     }
 }
 
+#[cfg(not(feature = "ironclaw"))]
 fn infer_request_to_wit(r: ondemand::InferRequest) -> wit::InferRequest {
     wit::InferRequest {
         id: r.id,
@@ -128,6 +147,7 @@ fn infer_request_to_wit(r: ondemand::InferRequest) -> wit::InferRequest {
     }
 }
 
+#[cfg(not(feature = "ironclaw"))]
 impl wit::Guest for Plugin {
     fn list_services(
         category: Option<wit::ServiceCategory>,
@@ -238,6 +258,7 @@ impl wit::Guest for Plugin {
     }
 }
 
+#[cfg(not(feature = "ironclaw"))]
 impl wit_commands::Guest for Plugin {
     fn describe() -> Vec<wit_commands::CommandInfo> {
         commands::describe()

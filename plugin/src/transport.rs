@@ -2,6 +2,8 @@
 //! in chunks. Kept as a trait so the same commands run over `wasi:http` (here), over another host's HTTP
 //! import (IronClaw's `http-request`), and over an in-memory fake in native unit tests.
 
+pub mod ironclaw_http;
+#[cfg(not(feature = "ironclaw"))]
 pub mod wasi_http;
 
 /// Time limits of one request, in milliseconds.

@@ -28,6 +28,11 @@ pub fn plugin_wasm() -> PathBuf {
     component("theta_plugin")
 }
 
+/// The same commands built for IronClaw's `near:agent/sandboxed-tool` world (`--features ironclaw`).
+pub fn ironclaw_wasm() -> PathBuf {
+    component("theta_plugin_ironclaw")
+}
+
 pub fn hostile_wasm() -> PathBuf {
     component("hostile_guest")
 }

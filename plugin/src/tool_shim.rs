@@ -1,0 +1,358 @@
+//! Every command as ONE agent tool whose parameters name the command: what IronClaw's
+//! `near:agent/tool` interface needs (`execute(params)`, `schema()`, `description()`). Pure functions
+//! over [`crate::commands::describe`], so they are unit-tested natively and cannot drift from the
+//! registry; `crate::ironclaw` only wires them to the generated bindings and the host's HTTP import.
+//!
+//! Parameters: `{"command": NAME, "args": {...}, "dry_run": bool}`. `args` is the command's own
+//! arguments object (the schema `describe()` gives for it); when `args` is absent, the other top-level
+//! keys are taken as the arguments (agents often flatten them). `dry_run: true` previews mutating and
+//! paid requests without sending them.
+
+use crate::commands::{CommandInfo, Effect};
+use crate::error::ThetaError;
+use serde_json::{Map, Value};
+
+/// One parsed `execute` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub command: String,
+    /// The command's arguments, as a JSON object text.
+    pub args_json: String,
+    pub dry_run: bool,
+}
+
+const USAGE: &str =
+    r#"expected a JSON object like {"command": "list_services", "args": {"category": "image"}}"#;
+
+/// Parses the `params` of one `execute` call.
+pub fn parse_params(params: &str) -> Result<ToolCall, ThetaError> {
+    let mut object = match serde_json::from_str::<Value>(params) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(ThetaError::invalid("params", USAGE)),
+        Err(e) => {
+            return Err(ThetaError::invalid(
+                "params",
+                format!("not valid JSON ({e}); {USAGE}"),
+            ));
+        }
+    };
+    let command = match object.remove("command") {
+        Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
+        Some(_) => return Err(ThetaError::invalid("command", "must be a command name")),
+        None => {
+            return Err(ThetaError::invalid(
+                "command",
+                format!("missing; one of: {}", command_names().join(", ")),
+            ));
+        }
+    };
+    let dry_run = match object.remove("dry_run") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err(ThetaError::invalid("dry_run", "must be true or false")),
+    };
+    let args = match object.remove("args") {
+        Some(Value::Object(map)) => {
+            if let Some(extra) = object.keys().next() {
+                return Err(ThetaError::invalid(
+                    extra.as_str(),
+                    "unexpected beside `args`: put the command's arguments inside `args`",
+                ));
+            }
+            map
+        }
+        // Some agents send the arguments as a JSON text.
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(ThetaError::invalid("args", "must be a JSON object")),
+        },
+        Some(Value::Null) => Map::new(),
+        Some(_) => return Err(ThetaError::invalid("args", "must be a JSON object")),
+        // Flattened: the remaining keys are the arguments.
+        None => object,
+    };
+    Ok(ToolCall {
+        command,
+        args_json: Value::Object(args).to_string(),
+        dry_run,
+    })
+}
+
+fn command_names() -> Vec<String> {
+    crate::commands::describe()
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
+}
+
+fn effect_label(effect: Effect) -> &'static str {
+    match effect {
+        Effect::Read => "read",
+        Effect::Mutate => "mutate",
+        Effect::Spend => "spend",
+    }
+}
+
+/// The JSON Schema of `params`: `command` is an enum of every command, and an `if`/`then` per command
+/// gives `args` that command's own schema.
+pub fn params_schema(commands: &[CommandInfo]) -> Value {
+    let names: Vec<Value> = commands
+        .iter()
+        .map(|c| Value::String(c.name.clone()))
+        .collect();
+    let per_command: Vec<Value> = commands
+        .iter()
+        .map(|c| {
+            let schema = serde_json::from_str::<Value>(&c.args_schema)
+                .unwrap_or_else(|_| object(vec![("type", "object".into())]));
+            object(vec![
+                (
+                    "if",
+                    object(vec![(
+                        "properties",
+                        object(vec![(
+                            "command",
+                            object(vec![("const", c.name.as_str().into())]),
+                        )]),
+                    )]),
+                ),
+                (
+                    "then",
+                    object(vec![("properties", object(vec![("args", schema)]))]),
+                ),
+            ])
+        })
+        .collect();
+    object(vec![
+        ("$schema", "https://json-schema.org/draft/2020-12/schema".into()),
+        ("type", "object".into()),
+        (
+            "properties",
+            object(vec![
+                (
+                    "command",
+                    object(vec![
+                        ("type", "string".into()),
+                        ("enum", Value::Array(names)),
+                        ("description", "Which Theta EdgeCloud command to run.".into()),
+                    ]),
+                ),
+                (
+                    "args",
+                    object(vec![
+                        ("type", "object".into()),
+                        (
+                            "description",
+                            "The command's arguments; each command's schema is in `allOf`.".into(),
+                        ),
+                    ]),
+                ),
+                (
+                    "dry_run",
+                    object(vec![
+                        ("type", "boolean".into()),
+                        (
+                            "description",
+                            "Return the request a mutating or paid command would send, without sending it."
+                                .into(),
+                        ),
+                    ]),
+                ),
+            ]),
+        ),
+        ("required", Value::Array(vec!["command".into()])),
+        ("allOf", Value::Array(per_command)),
+    ])
+}
+
+/// IronClaw cuts tool descriptions at 4096 bytes; ours stays below.
+pub const MAX_DESCRIPTION: usize = 4000;
+
+/// What the tool does, for the agent's model: every command with its effect and, while the text stays
+/// under [`MAX_DESCRIPTION`], its summary (the schema has the details either way).
+pub fn description(commands: &[CommandInfo]) -> String {
+    let head = "Theta EdgeCloud APIs: on-demand AI models (LLM chat, image, vision, audio, video) and the \
+                other commands listed below. Call with {\"command\": NAME, \"args\": {...}}; each \
+                command's arguments are in the schema. Commands marked spend cost money; add \"dry_run\": \
+                true to preview their request. Streamed answers arrive as one response. Commands:";
+    let line = |c: &CommandInfo, summary: bool| {
+        let mut l = format!("\n- {} ({})", c.name, effect_label(c.effect));
+        if summary {
+            l.push_str(": ");
+            l.push_str(&c.summary);
+        }
+        l
+    };
+    let full: String = commands.iter().map(|c| line(c, true)).collect();
+    if head.len() + full.len() <= MAX_DESCRIPTION {
+        return format!("{head}{full}");
+    }
+    let short: String = commands.iter().map(|c| line(c, false)).collect();
+    let mut text = format!("{head}{short}");
+    if text.len() > MAX_DESCRIPTION {
+        let cut = (0..MAX_DESCRIPTION)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// The IronClaw secret that holds a credential variable: its lower-case name
+/// (`THETA_ONDEMAND_API_TOKEN` → `theta_ondemand_api_token`).
+pub fn secret_name(variable: &str) -> String {
+    variable.to_ascii_lowercase()
+}
+
+/// The `error` text of a failed `execute`: one line a person or model can act on, then the error as
+/// JSON (`{"kind": ...}`, as in the WIT `theta-error`) for programs.
+pub fn error_text(error: &ThetaError) -> String {
+    format!("{error}\n{}", error.to_json())
+}
+
+/// Rewrites a missing-credential hint for a host that stores secrets by name (IronClaw).
+pub fn missing_secret(variable: &str) -> ThetaError {
+    let secret = secret_name(variable);
+    ThetaError::MissingCredential {
+        variable: variable.to_owned(),
+        hint: format!(
+            "store the secret `{secret}` in IronClaw (e.g. `ironclaw tool auth theta`); IronClaw injects it \
+             into requests to Theta EdgeCloud, the tool never sees it"
+        ),
+    }
+}
+
+fn object(pairs: Vec<(&str, Value)>) -> Value {
+    let mut map = Map::new();
+    for (k, v) in pairs {
+        map.insert(k.to_owned(), v);
+    }
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::describe;
+    use serde_json::json;
+
+    #[test]
+    fn params_with_args() {
+        let call =
+            parse_params(r#"{"command":"list_services","args":{"category":"image"}}"#).unwrap();
+        assert_eq!(call.command, "list_services");
+        assert_eq!(call.args_json, r#"{"category":"image"}"#);
+        assert!(!call.dry_run);
+        let call = parse_params(r#"{"command":" infer ","args":null,"dry_run":true}"#).unwrap();
+        assert_eq!(
+            (call.command.as_str(), call.args_json.as_str(), call.dry_run),
+            ("infer", "{}", true)
+        );
+    }
+
+    #[test]
+    fn flattened_and_stringified_args_are_accepted() {
+        let call = parse_params(r#"{"command":"list_services","category":"image"}"#).unwrap();
+        assert_eq!(call.args_json, r#"{"category":"image"}"#);
+        let call = parse_params(r#"{"command":"list_services","args":"{\"category\":\"audio\"}"}"#)
+            .unwrap();
+        assert_eq!(call.args_json, r#"{"category":"audio"}"#);
+    }
+
+    #[test]
+    fn bad_params_name_the_field() {
+        let field = |p: &str| match parse_params(p).unwrap_err() {
+            ThetaError::InvalidArgument { field, .. } => field,
+            e => panic!("{e}"),
+        };
+        assert_eq!(field("not json"), "params");
+        assert_eq!(field("[1]"), "params");
+        assert_eq!(field("{}"), "command");
+        assert_eq!(field(r#"{"command":3}"#), "command");
+        assert_eq!(field(r#"{"command":"infer","dry_run":"yes"}"#), "dry_run");
+        assert_eq!(field(r#"{"command":"infer","args":[1]}"#), "args");
+        assert_eq!(
+            field(r#"{"command":"infer","args":{},"service":"flux"}"#),
+            "service"
+        );
+        match parse_params("{}").unwrap_err() {
+            ThetaError::InvalidArgument { reason, .. } => {
+                assert!(reason.contains("list_services"), "{reason}")
+            }
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn schema_gives_every_command_its_own_args_schema() {
+        let commands = describe();
+        let schema = params_schema(&commands);
+        let names: Vec<&str> = schema["properties"]["command"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            commands.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()
+        );
+        assert_eq!(schema["required"], json!(["command"]));
+        for (c, rule) in commands.iter().zip(schema["allOf"].as_array().unwrap()) {
+            assert_eq!(
+                rule["if"]["properties"]["command"]["const"],
+                c.name.as_str()
+            );
+            let own: Value = serde_json::from_str(&c.args_schema).unwrap();
+            assert_eq!(rule["then"]["properties"]["args"], own, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn description_lists_commands_with_effects() {
+        let text = description(&describe());
+        assert!(text.contains("\n- infer (spend): "), "{text}");
+        assert!(text.contains("\n- list_services (read): "), "{text}");
+        assert!(text.contains("one response"), "{text}");
+    }
+
+    #[test]
+    fn long_descriptions_drop_summaries_to_stay_under_the_limit() {
+        let many: Vec<CommandInfo> = (0..60)
+            .map(|i| CommandInfo {
+                name: format!("theta.family.command_{i}"),
+                summary: "A long summary. ".repeat(8),
+                args_schema: "{}".into(),
+                effect: Effect::Spend,
+                credentials: Vec::new(),
+            })
+            .collect();
+        let text = description(&many);
+        assert!(text.len() <= MAX_DESCRIPTION + 3, "{}", text.len());
+        assert!(
+            text.contains("\n- theta.family.command_59 (spend)"),
+            "{text}"
+        );
+        assert!(!text.contains("A long summary"), "{text}");
+    }
+
+    #[test]
+    fn errors_are_a_line_then_json() {
+        let text = error_text(&missing_secret("THETA_ONDEMAND_API_TOKEN"));
+        let (line, json) = text.split_once('\n').unwrap();
+        assert!(
+            line.starts_with("missing credential THETA_ONDEMAND_API_TOKEN"),
+            "{line}"
+        );
+        let v: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["kind"], "missing-credential");
+        assert!(
+            v["hint"]
+                .as_str()
+                .unwrap()
+                .contains("`theta_ondemand_api_token`")
+        );
+    }
+}

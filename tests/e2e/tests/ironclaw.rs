@@ -1,0 +1,414 @@
+//! The IronClaw build of the plugin (`theta_plugin_ironclaw.wasm`, world `near:agent/sandboxed-tool`
+//! 0.4.0) in `IronclawRuntime`, whose `http-request` import goes through the same policy boundary as
+//! `wasi:http`, against the fake EdgeCloud. Also: the committed IronClaw capabilities manifest is
+//! generated from the plugin itself and must stay in sync.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use theta_host::HostConfig;
+use theta_host::events::GuestEvent;
+use theta_host::ironclaw::{IronclawRuntime, MANIFEST_PATH, capabilities_manifest};
+
+fn ironclaw(cfg: HostConfig) -> IronclawRuntime {
+    IronclawRuntime::new(cfg, &ironclaw_wasm())
+        .expect("the IronClaw build loads in the IronClaw world")
+}
+
+/// One `execute`: `Ok(output JSON)` or `Err((first line, error JSON))`, and the logged events.
+struct Executed {
+    result: Result<Value, (String, Value)>,
+    events: Vec<GuestEvent>,
+}
+
+impl Executed {
+    fn ok(&self) -> &Value {
+        match &self.result {
+            Ok(v) => v,
+            Err((line, _)) => panic!("expected output, got error: {line}"),
+        }
+    }
+
+    fn err(&self) -> &Value {
+        match &self.result {
+            Ok(v) => panic!("expected an error, got {v}"),
+            Err((_, json)) => json,
+        }
+    }
+
+    fn err_line(&self) -> &str {
+        match &self.result {
+            Ok(v) => panic!("expected an error, got {v}"),
+            Err((line, _)) => line,
+        }
+    }
+}
+
+async fn execute(rt: &IronclawRuntime, params: Value) -> Executed {
+    execute_raw(rt, &params.to_string()).await
+}
+
+async fn execute_raw(rt: &IronclawRuntime, params: &str) -> Executed {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let response = rt
+        .execute(params, Arc::new(move |e| sink.lock().unwrap().push(e)))
+        .await
+        .expect("the host runs the call");
+    let result = match (response.output, response.error) {
+        (Some(out), None) => Ok(serde_json::from_str(&out).expect("output is JSON")),
+        (None, Some(err)) => {
+            let (line, json) = err
+                .split_once('\n')
+                .unwrap_or_else(|| panic!("error is a line then JSON: {err}"));
+            Err((
+                line.to_owned(),
+                serde_json::from_str(json).expect("error JSON"),
+            ))
+        }
+        other => panic!("exactly one of output / error must be set: {other:?}"),
+    };
+    let events = events.lock().unwrap().clone();
+    Executed { result, events }
+}
+
+fn requests(fake: &fake_edgecloud::FakeEdgeCloud, method: &str) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.method == method)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_and_description_come_from_the_same_command_registry() {
+    let fake = fake().await;
+    let commands = runtime(config_for(&fake)).await.describe().await.unwrap();
+    let rt = ironclaw(config_for(&fake));
+
+    let schema: Value = serde_json::from_str(&rt.schema().await.unwrap()).expect("schema is JSON");
+    assert_eq!(schema["type"], "object");
+    assert_eq!(schema["required"], json!(["command"]));
+    let names: Vec<&str> = schema["properties"]["command"]["enum"]
+        .as_array()
+        .expect("command is an enum")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        commands.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()
+    );
+    // Each command's args schema is exactly the one describe() gives.
+    let rules = schema["allOf"].as_array().expect("per-command rules");
+    for c in &commands {
+        let rule = rules
+            .iter()
+            .find(|r| r["if"]["properties"]["command"]["const"] == c.name.as_str())
+            .unwrap_or_else(|| panic!("no args schema for {}", c.name));
+        let own: Value = serde_json::from_str(&c.args_schema).unwrap();
+        assert_eq!(rule["then"]["properties"]["args"], own, "{}", c.name);
+    }
+
+    let description = rt.description().await.unwrap();
+    for c in &commands {
+        assert!(
+            description.contains(&format!("- {} (", c.name)),
+            "{} missing from the description: {description}",
+            c.name
+        );
+    }
+    assert!(description.contains("infer (spend)"), "{description}");
+    assert!(description.contains("one response"), "{description}");
+    assert!(
+        description.len() <= 4096,
+        "IronClaw truncates descriptions past 4096 bytes"
+    );
+    assert_eq!(
+        requests(&fake, "GET") + requests(&fake, "POST"),
+        0,
+        "nothing was sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_ironclaw_build_fits_the_ironclaw_world() {
+    // The IronClaw world has no wasi:http: the main build (which imports it and exports the
+    // theta:edgecloud world) must not load there, and the IronClaw build loading proves it needs none.
+    let err = IronclawRuntime::new(HostConfig::empty(), &plugin_wasm())
+        .err()
+        .expect("the wasi:http build does not fit near:agent/sandboxed-tool");
+    assert!(format!("{err:#}").contains("sandboxed-tool"), "{err:#}");
+    let rt = IronclawRuntime::new(HostConfig::empty(), &ironclaw_wasm()).unwrap();
+    assert!(!rt.description().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_services_runs_through_execute_and_the_policy_boundary() {
+    let fake = fake().await;
+    let rt = ironclaw(config_for(&fake));
+    let images = execute(
+        &rt,
+        json!({"command": "list_services", "args": {"category": "image"}}),
+    )
+    .await;
+    let images = images.ok().as_array().expect("a list").clone();
+    assert!(!images.is_empty());
+    assert!(
+        images.iter().all(|s| s["category"] == "image"),
+        "{images:?}"
+    );
+    assert!(images.iter().any(|s| s["alias"] == "flux"));
+    assert!(
+        seen(&fake)
+            .iter()
+            .any(|(m, p)| m == "GET" && p.starts_with("/service/list"))
+    );
+
+    // Flattened arguments and the camelCase alias work too.
+    let all = execute(&rt, json!({"command": "theta.ondemand.listServices"})).await;
+    assert!(all.ok().as_array().unwrap().len() > images.len());
+
+    // Every request passed the host's boundary and was audited there.
+    let audit = rt.audit().records();
+    assert!(!audit.is_empty());
+    assert!(
+        audit
+            .iter()
+            .all(|r| r.decision == "allowed" && r.host == "ondemand.thetaedgecloud.com"),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn infer_and_chat_get_the_credential_injected_by_the_host() {
+    let fake = fake().await;
+    let rt = ironclaw(config_for(&fake));
+    let r = execute(
+        &rt,
+        json!({"command": "infer", "args": {"service": "flux", "input": {"prompt": "a blue cloud"}, "wait": 10}}),
+    )
+    .await;
+    let r = r.ok();
+    assert_eq!(r["state"], "success", "{r}");
+    assert!(r["output"].to_string().contains("image_url"), "{r}");
+    let post = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("the infer POST reached the fake");
+    assert!(
+        post.path.starts_with("/infer_request/flux"),
+        "{}",
+        post.path
+    );
+    assert!(
+        post.headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == &format!("Bearer {TOKEN}")),
+        "the host injected the token"
+    );
+    let audit = serde_json::to_string(&rt.audit().records()).unwrap();
+    assert!(!audit.contains(TOKEN));
+
+    // Streaming degrades to one response: the SSE answer arrives whole, tokens are not logged, and
+    // the result holds the full content.
+    let chat = execute(
+        &rt,
+        json!({"command": "theta.ondemand.chat", "args": {"messages": [{"role": "user", "content": "hello there"}]}}),
+    )
+    .await;
+    let reply = chat.ok();
+    assert_eq!(reply["service"], "qwen3");
+    assert_eq!(reply["streamed"], true);
+    assert!(
+        reply["content"].as_str().unwrap().contains("hello there"),
+        "{reply}"
+    );
+    assert!(
+        !chat
+            .events
+            .iter()
+            .any(|e| matches!(e, GuestEvent::Token { .. })),
+        "{:?}",
+        chat.events
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spending_is_refused_under_dry_run_and_requests_over_the_limit_are_refused_by_the_host() {
+    let fake = fake().await;
+    // The tool's own dry_run parameter: nothing is sent, the preview comes back.
+    let rt = ironclaw(config_for(&fake));
+    let preview = execute(
+        &rt,
+        json!({"command": "infer", "args": {"service": "flux", "input": {"prompt": "x"}}, "dry_run": true}),
+    )
+    .await;
+    let e = preview.err();
+    assert_eq!(e["kind"], "dry-run", "{e}");
+    assert_eq!(e["preview"]["method"], "POST");
+    assert!(
+        e["preview"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://ondemand.thetaedgecloud.com/infer_request/flux"),
+        "{e}"
+    );
+    assert!(
+        preview.err_line().starts_with("dry-run"),
+        "{}",
+        preview.err_line()
+    );
+    assert!(!e.to_string().contains(TOKEN));
+
+    // The host in dry-run mode: the paid POST never leaves the host.
+    let mut cfg = config_for(&fake);
+    cfg.policy.dry_run = true;
+    let rt = ironclaw(cfg);
+    let refused = execute(
+        &rt,
+        json!({"command": "infer", "args": {"service": "flux", "input": {"prompt": "x"}}}),
+    )
+    .await;
+    assert_eq!(refused.err()["kind"], "dry-run", "{}", refused.err());
+    assert_eq!(requests(&fake, "POST"), 0, "{:?}", seen(&fake));
+
+    // A host limit applies to http-request exactly as to wasi:http: no request at all is allowed here.
+    let mut cfg = config_for(&fake);
+    cfg.limits.max_requests = 0;
+    let rt = ironclaw(cfg);
+    let denied = execute(&rt, json!({"command": "list_services"})).await;
+    let e = denied.err();
+    assert_eq!(e["kind"], "denied", "{e}");
+    assert!(e["reason"].as_str().unwrap().contains("requests"), "{e}");
+    let audit = rt.audit().records();
+    assert!(
+        audit.iter().any(|r| r.decision != "allowed"),
+        "the refusal is audited: {audit:?}"
+    );
+    assert_eq!(requests(&fake, "GET"), 0, "{:?}", seen(&fake));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_credential_names_the_ironclaw_secret_and_sends_nothing() {
+    let fake = fake().await;
+    let mut cfg = config_for(&fake);
+    cfg.credentials = Default::default();
+    let rt = ironclaw(cfg);
+    let missing = execute(
+        &rt,
+        json!({"command": "get_request_status", "args": {"request_id": "infr_rqst_1"}}),
+    )
+    .await;
+    let e = missing.err();
+    assert_eq!(e["kind"], "missing-credential", "{e}");
+    assert_eq!(e["variable"], "THETA_ONDEMAND_API_TOKEN");
+    assert!(
+        e["hint"]
+            .as_str()
+            .unwrap()
+            .contains("theta_ondemand_api_token"),
+        "{e}"
+    );
+    assert!(fake.requests().is_empty(), "{:?}", seen(&fake));
+    // The public catalogue needs no credential.
+    let ok = execute(&rt, json!({"command": "list_services"})).await;
+    assert!(!ok.ok().as_array().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_params_are_actionable_errors() {
+    let rt = ironclaw(HostConfig::empty());
+    let e = execute_raw(&rt, "not json").await;
+    assert_eq!(e.err()["kind"], "invalid-argument");
+    assert_eq!(e.err()["field"], "params");
+    let e = execute(&rt, json!({"args": {}})).await;
+    assert_eq!(e.err()["field"], "command");
+    assert!(
+        e.err()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("list_services")
+    );
+    let e = execute(&rt, json!({"command": "no.such.command"})).await;
+    assert_eq!(e.err()["field"], "name");
+    assert!(e.err()["reason"].as_str().unwrap().contains("infer"));
+    let e = execute(
+        &rt,
+        json!({"command": "list_services", "args": {"category": "music"}}),
+    )
+    .await;
+    assert_eq!(e.err()["field"], "category");
+}
+
+fn manifest_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(MANIFEST_PATH)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ironclaw_capabilities_manifest_is_in_sync_with_describe() {
+    let commands = runtime(HostConfig::empty()).await.describe().await.unwrap();
+    let description = ironclaw(HostConfig::empty()).description().await.unwrap();
+    let want = capabilities_manifest(&commands, &description);
+    let path = manifest_file();
+    let text = format!("{}\n", serde_json::to_string_pretty(&want).unwrap());
+    if std::env::var("THETA_UPDATE_MANIFEST").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        eprintln!("wrote {}", path.display());
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    let have: Value = serde_json::from_str(&have).unwrap_or(Value::Null);
+    assert!(
+        have == want,
+        "{} is out of sync with the plugin's describe(); regenerate it with\n  \
+         THETA_UPDATE_MANIFEST=1 cargo test --locked --release -p theta-e2e --test ironclaw ironclaw_capabilities_manifest\n\
+         and commit the result",
+        MANIFEST_PATH
+    );
+
+    // What the manifest promises: Theta hosts only, credentials per family, spending marked.
+    for entry in want["http"]["allowlist"].as_array().unwrap() {
+        let host = entry["host"].as_str().unwrap();
+        assert!(
+            host.ends_with(".thetaedgecloud.com")
+                || host.ends_with(".onthetaedgecloud.com")
+                || host == "api.thetavideoapi.com",
+            "{host}"
+        );
+    }
+    let creds = want["http"]["credentials"].as_object().unwrap();
+    assert_eq!(
+        creds["theta_ondemand_api_token"]["host_patterns"],
+        json!(["ondemand.thetaedgecloud.com"])
+    );
+    for c in &commands {
+        let tool = want["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == c.name.as_str())
+            .unwrap();
+        let label = theta_host::report::effect_label(c.effect);
+        assert_eq!(tool["effect"], label);
+        assert_eq!(tool["spends_money"], label == "spend", "{}", c.name);
+        assert_eq!(tool["external_write"], label != "read", "{}", c.name);
+        assert_eq!(
+            tool["parameters"],
+            serde_json::from_str::<Value>(&c.args_schema).unwrap()
+        );
+        for secret in tool["secrets"].as_array().unwrap() {
+            assert!(
+                creds.values().any(|m| &m["secret_name"] == secret),
+                "{}: secret {secret} has no injection rule",
+                c.name
+            );
+        }
+    }
+}
