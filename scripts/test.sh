@@ -9,3 +9,5 @@ cargo clippy --locked --workspace --all-targets --release -- -D warnings
 cargo clippy --locked --target wasm32-wasip2 -p theta-plugin -p hostile-guest --profile plugin-release -- -D warnings
 cargo test --locked -p theta-plugin --release
 cargo test --locked --workspace --release
+# The same component in Node through jco (skips with a message when node/npm or the registry is missing).
+tests/jco/run.sh
