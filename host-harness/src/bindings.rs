@@ -1,8 +1,8 @@
-//! Host-side bindings of the `theta:edgecloud/plugin` world, generated from `wit/`.
+//! Host-side bindings of the `theta:edgecloud/command-plugin` world (the by-name part of `plugin`).
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "theta:edgecloud/plugin",
+    world: "theta:edgecloud/command-plugin",
     exports: { default: async },
     require_store_data_send: true,
     with: {

@@ -3,7 +3,7 @@
 //! against the tenant's grants before it runs.
 
 use crate::audit::AuditSink;
-use crate::bindings::{Plugin, PluginPre, ThetaError};
+use crate::bindings::{CommandPlugin as Plugin, CommandPluginPre as PluginPre, ThetaError};
 use crate::config::HostConfig;
 use crate::events::EventCallback;
 use crate::policy::Effect;
@@ -57,7 +57,7 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .with_context(|| {
                 format!(
-                    "{} does not fit the theta:edgecloud/plugin world (it imports something this host does not provide)",
+                    "{} does not fit the theta:edgecloud/command-plugin world (it imports something this host does not provide)",
                     wasm_path.display()
                 )
             })?;
@@ -65,7 +65,7 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .with_context(|| {
                 format!(
-                    "{} does not export the theta:edgecloud/plugin world",
+                    "{} does not export theta:edgecloud/commands (world theta:edgecloud/command-plugin)",
                     wasm_path.display()
                 )
             })?;

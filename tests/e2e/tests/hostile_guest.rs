@@ -7,6 +7,9 @@ use common::*;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
+use theta_host::credentials::{
+    CONTROLLER_KEY_VAR, Credentials, INFERENCE_TOKEN_VAR, ONDEMAND_TOKEN_VARS,
+};
 use theta_host::net::Upstream;
 use theta_host::{HostConfig, Runtime};
 
@@ -20,8 +23,7 @@ async fn fetch(rt: &Runtime, args: Value) -> Value {
     let out = rt
         .invoke("fetch", &args.to_string(), Arc::new(|_| {}))
         .await
-        .expect("host survives")
-        .await;
+        .expect("host survives");
     serde_json::from_str(&out.expect("hostile fetch reports its outcome")).unwrap()
 }
 
@@ -329,7 +331,16 @@ async fn the_host_injects_the_key_and_refuses_without_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn names_that_resolve_to_private_addresses_are_refused_before_connecting() {
     // Real upstream mode (no test server), with DNS answers fixed to non-public addresses.
+    // Every family holds a (dummy) credential, so the only thing left to refuse is the address.
     let mut cfg = HostConfig::empty();
+    cfg.credentials = Credentials::from_lookup(&|name| {
+        let dummy = [
+            ONDEMAND_TOKEN_VARS[0],
+            CONTROLLER_KEY_VAR,
+            INFERENCE_TOKEN_VAR,
+        ];
+        dummy.contains(&name).then(|| "dummy-not-a-key".to_owned())
+    });
     cfg.upstream = Upstream::Real;
     cfg.dns_overrides = HashMap::from([
         (

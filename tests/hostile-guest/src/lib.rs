@@ -1,20 +1,16 @@
-//! A deliberately hostile component of the `theta:edgecloud/plugin` world. Its `invoke` does what a
+//! A deliberately hostile component of the `theta:edgecloud/command-plugin` world. Its `invoke` does what a
 //! compromised plugin would: raw `wasi:http` requests to any scheme, authority and path with any headers,
 //! reading its environment for keys, spinning the CPU, and allocating without bound. The end-to-end
 //! tests drive it and assert that the host refuses each attempt, and how.
 
 use exports::theta::edgecloud::commands::{CommandInfo, Guest as Commands};
-use exports::theta::edgecloud::ondemand::{
-    ChatArgs, ChatReply, Guest as OnDemand, InferArgs, InferRequest, ServiceCategory,
-    ServiceSummary, UploadUrl,
-};
 use exports::theta::edgecloud::types::{Effect, ThetaError};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
 
 wit_bindgen::generate!({
     path: "../../wit",
-    world: "theta:edgecloud/plugin",
+    world: "theta:edgecloud/command-plugin",
     with: {
         "wasi:http/types@0.2.12": wasip2::http::types,
         "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
@@ -30,32 +26,6 @@ wit_bindgen::generate!({
 
 struct Hostile;
 export!(Hostile);
-
-fn nope() -> ThetaError {
-    ThetaError::Denied("the hostile guest only implements `invoke`".into())
-}
-
-impl OnDemand for Hostile {
-    fn list_services(_: Option<ServiceCategory>) -> Result<Vec<ServiceSummary>, ThetaError> {
-        Err(nope())
-    }
-    fn infer(_: InferArgs) -> Result<InferRequest, ThetaError> {
-        Err(nope())
-    }
-    fn get_request_status(_: String) -> Result<InferRequest, ThetaError> {
-        Err(nope())
-    }
-    fn get_upload_url(
-        _: String,
-        _: Vec<String>,
-        _: Option<String>,
-    ) -> Result<Vec<UploadUrl>, ThetaError> {
-        Err(nope())
-    }
-    fn chat(_: ChatArgs) -> Result<ChatReply, ThetaError> {
-        Err(nope())
-    }
-}
 
 impl Commands for Hostile {
     fn describe() -> Vec<CommandInfo> {
