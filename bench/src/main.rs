@@ -92,12 +92,25 @@ async fn main() -> anyhow::Result<()> {
         ..FakeConfig::default()
     })
     .await?;
+    // `--only one-call` (etc.) runs one section, e.g. under a profiler.
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let run = |section: &str| only.as_deref().is_none_or(|o| o == section);
     let mut rows = Vec::new();
-    rows.push(cold_start(&wasm)?);
-    rows.extend(instantiate(&fake, &wasm).await?);
-    rows.push(one_call(&fake, &wasm).await?);
-    rows.extend(sse_chat(&fake, &wasm).await?);
-    rows.push(concurrent(&fake, &wasm).await?);
+    if run("cold-start") {
+        rows.push(cold_start(&wasm)?);
+    }
+    if run("instantiate") {
+        rows.extend(instantiate(&fake, &wasm).await?);
+    }
+    if run("one-call") {
+        rows.push(one_call(&fake, &wasm).await?);
+    }
+    if run("sse") {
+        rows.extend(sse_chat(&fake, &wasm).await?);
+    }
+    if run("concurrent") {
+        rows.push(concurrent(&fake, &wasm).await?);
+    }
     let size = std::fs::metadata(&wasm)?.len();
     rows.push(row(
         "plugin size (plugin-release profile)",
@@ -278,7 +291,10 @@ async fn one_call(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Row> {
     let rt = Runtime::new(cfg, wasm).await?;
     let id = make_request(&rt).await?;
     let args = serde_json::json!({ "request_id": id }).to_string();
-    let n = 400;
+    let n: usize = std::env::var("THETA_BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
     let mut sandbox = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
@@ -348,7 +364,8 @@ async fn sse_chat(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Vec<Row>>
             .post(format!("{}/infer_request/qwen3?wait=60", fake.base_url()))
             .header("host", "ondemand.thetaedgecloud.com")
             .bearer_auth(TOKEN)
-            .json(&body)
+            .header("content-type", "application/json")
+            .body(body.to_string())
             .send()
             .await?;
         let mut stream = resp.bytes_stream();
@@ -356,7 +373,8 @@ async fn sse_chat(fake: &FakeEdgeCloud, wasm: &Path) -> anyhow::Result<Vec<Row>>
         let mut first = None;
         let mut tokens = 0usize;
         while let Some(chunk) = stream.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk?));
+            let chunk: bytes::Bytes = chunk?;
+            buf.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buf.find("\n\n") {
                 let event: String = buf.drain(..end + 2).collect();
                 for line in event.lines() {

@@ -180,11 +180,9 @@ impl Runtime {
         let plugin = self.pre.instantiate_async(&mut store).await?;
         bounded(
             policy.limits.wall_clock,
-            plugin.theta_edgecloud_commands().call_invoke(
-                &mut store,
-                &name.to_owned(),
-                &args_json.to_owned(),
-            ),
+            plugin
+                .theta_edgecloud_commands()
+                .call_invoke(&mut store, name, args_json),
         )
         .await
     }

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 pub const MICROS_PER_USD: u64 = 1_000_000;
 
 pub fn usd_to_micros(usd: f64) -> Option<u64> {
-    (usd.is_finite() && usd >= 0.0 && usd < 1e9)
+    (0.0..1e9)
+        .contains(&usd)
         .then(|| (usd * MICROS_PER_USD as f64).round() as u64)
 }
 
