@@ -180,9 +180,12 @@ impl Runtime {
         let plugin = self.pre.instantiate_async(&mut store).await?;
         bounded(
             policy.limits.wall_clock,
-            plugin
-                .theta_edgecloud_commands()
-                .call_invoke(&mut store, name, args_json),
+            plugin.theta_edgecloud_commands().call_invoke(
+                &mut store,
+                name,
+                // WIT `json` is an alias of `string`: bindgen wants `&String` for it.
+                &args_json.to_owned(),
+            ),
         )
         .await
     }
