@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use fake_edgecloud::{Fault, FaultKind, RouteMatch};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -186,6 +187,102 @@ async fn hostile_requests_are_refused_by_the_host() {
             req("https", "ondemand%2ethetaedgecloud.com", "/"),
             Expect::Refused(""),
         ),
+        (
+            "unspecified IPv4",
+            req("https", "0.0.0.0", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "unspecified IPv6",
+            req("https", "[::]", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "hex-mapped IPv6",
+            req("https", "[::ffff:7f00:1]", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "IPv6 literal with port",
+            req("https", "[::1]:443", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "IPv6 zone id",
+            req("https", "[fe80::1%25eth0]", "/"),
+            Expect::Refused(""),
+        ),
+        (
+            "zero-padded IPv4",
+            req("https", "127.000.000.001", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "mixed-radix IPv4",
+            req("https", "0x7f.0.0.1", "/"),
+            Expect::Refused("IP literal"),
+        ),
+        (
+            "localhost",
+            req("https", "localhost", "/"),
+            Expect::Refused("not an allowed Theta host"),
+        ),
+        (
+            "wildcard label",
+            req("https", "*.thetaedgecloud.com", "/"),
+            Expect::Refused(""),
+        ),
+        (
+            "empty label",
+            req("https", "ondemand..thetaedgecloud.com", "/"),
+            Expect::Refused(""),
+        ),
+        (
+            "suffix trick with port",
+            req("https", "ondemand.thetaedgecloud.com.evil.example:443", "/"),
+            Expect::Refused("not an allowed Theta host"),
+        ),
+        (
+            "lookalike of the second domain",
+            req("https", "x.onthetaedgecloud.com.evil.example", "/"),
+            Expect::Refused("not an allowed Theta host"),
+        ),
+        (
+            "empty authority",
+            req("https", "", "/"),
+            Expect::Refused(""),
+        ),
+        ("ftp scheme", req("ftp", h, "/"), Expect::Refused("")),
+        (
+            "CRLF in path",
+            req("https", h, "/x\r\nHost: evil.example"),
+            Expect::Refused(""),
+        ),
+        (
+            "own Proxy-Authorization header",
+            json!({"scheme":"https","authority":h,"path":"/","hname":"proxy-authorization","hvalue":"Basic eA=="}),
+            Expect::Refused("Forbidden"),
+        ),
+        (
+            "own Cookie header",
+            json!({"scheme":"https","authority":h,"path":"/","hname":"cookie","hvalue":"session=1"}),
+            Expect::Refused("Forbidden"),
+        ),
+        (
+            "own video service-account header",
+            json!({"scheme":"https","authority":h,"path":"/","hname":"x-tva-sa-secret","hvalue":"s"}),
+            Expect::Refused("Forbidden"),
+        ),
+        (
+            "mixed-case Authorization header",
+            json!({"scheme":"https","authority":h,"path":"/service/list","hname":"AuThOrIzAtIoN","hvalue":"Bearer stolen"}),
+            Expect::Refused("Forbidden"),
+        ),
+        (
+            "CRLF in a header value",
+            json!({"scheme":"https","authority":h,"path":"/","hname":"x-note","hvalue":"a\r\nauthorization: Bearer x"}),
+            Expect::Refused(""),
+        ),
     ];
     let (mut tried, mut refused) = (0, 0);
     for (name, args, expect) in cases {
@@ -223,6 +320,94 @@ async fn hostile_requests_are_refused_by_the_host() {
     let audit = audit_text(&rt);
     assert!(audit.contains("\"decision\":\"denied\""), "{audit}");
     assert!(!audit.contains(TOKEN), "the audit trail leaked the token");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_upstreams_and_bodies_are_contained() {
+    let fake = fake().await;
+    let mut cfg = config_for(&fake);
+    cfg.limits.max_request_time = std::time::Duration::from_millis(400);
+    cfg.limits.max_request_bytes = 1 << 20;
+    cfg.limits.max_response_bytes = 2 << 20;
+    let rt = hostile(cfg).await;
+    let h = "ondemand.thetaedgecloud.com";
+    let mut tried = 0;
+
+    // A redirect off the allowlist is handed to the guest as a response, never followed by the host.
+    tried += 1;
+    fake.inject(Fault::once(
+        RouteMatch::get("/service/list"),
+        FaultKind::Redirect {
+            status: 302,
+            location: "http://127.0.0.1:9/steal".into(),
+        },
+    ));
+    fake.clear_requests();
+    let out = fetch(&rt, req("https", h, "/service/list")).await;
+    assert_eq!(out["status"], 302, "{out}");
+    assert_eq!(fake.requests().len(), 1, "the host followed a redirect");
+
+    // A request body over the limit is cut off at the host.
+    tried += 1;
+    let out = fetch(
+        &rt,
+        json!({"scheme":"https","authority":h,"path":"/infer_request/flux","method":"POST",
+               "body": "x".repeat(4000), "body_repeat": "1100"}),
+    )
+    .await;
+    assert_ne!(
+        out["status"], 200,
+        "a 4 MiB body went through a 1 MiB limit: {out}"
+    );
+    assert!(
+        !fake.requests().iter().any(|r| r.body.len() > 1 << 20),
+        "the fake received more than the limit"
+    );
+
+    // A response body over the limit stops at the limit with an error the guest sees.
+    tried += 1;
+    fake.inject(Fault::once(
+        RouteMatch::get("/service/list"),
+        FaultKind::HugeBody(8 << 20),
+    ));
+    let out = fetch(&rt, req("https", h, "/service/list")).await;
+    assert_eq!(out["status"], 200, "{out}");
+    assert!(
+        out["bytes"].as_u64().unwrap() <= 2 << 20,
+        "the guest read past the response limit: {}",
+        out["bytes"]
+    );
+    assert!(
+        !out["body_error"].as_str().unwrap().is_empty(),
+        "the guest was not told the body was cut: {out}"
+    );
+
+    // A slow upstream is cut at the host's request-time cap.
+    tried += 1;
+    fake.inject(Fault::once(
+        RouteMatch::get("/service/list"),
+        FaultKind::SlowFirstByte(std::time::Duration::from_secs(3)),
+    ));
+    let started = std::time::Instant::now();
+    let out = fetch(&rt, req("https", h, "/service/list")).await;
+    assert_eq!(out["outcome"], "error-code", "{out}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the host waited for the slow upstream"
+    );
+
+    // A hung upstream is cut the same way.
+    tried += 1;
+    fake.inject(Fault::once(
+        RouteMatch::get("/service/list"),
+        FaultKind::Hang,
+    ));
+    let out = fetch(&rt, req("https", h, "/service/list")).await;
+    assert_eq!(out["outcome"], "error-code", "{out}");
+
+    println!(
+        "hostile battery (upstream behaviour and body sizes): {tried} cases tried, {tried} contained"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -89,6 +89,10 @@ pub enum FaultKind {
     CutStream { after_events: usize },
     /// `200` with `Content-Type: application/json` and a body that is not JSON.
     BadJson,
+    /// A redirect (301/302/307/308) to `location`: clients must not follow it off the allowlist.
+    Redirect { status: u16, location: String },
+    /// `200` with a JSON-typed body of this many bytes (for response-size limits).
+    HugeBody(usize),
     /// Never answer (until the fake shuts down).
     Hang,
 }

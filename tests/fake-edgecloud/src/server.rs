@@ -210,6 +210,15 @@ async fn handle(request: Request<Incoming>, shared: &Shared) -> Response<RespBod
             let reply = Reply::raw(200, "application/json; charset=utf-8", NOT_JSON);
             return reply::render(reply, &delivery);
         }
+        Some(FaultKind::Redirect { status, location }) => {
+            let reply = Reply::raw(status, "text/plain; charset=utf-8", "moved")
+                .with_header("location", location);
+            return reply::render(reply, &delivery);
+        }
+        Some(FaultKind::HugeBody(bytes)) => {
+            let reply = Reply::raw(200, "application/json; charset=utf-8", "7".repeat(bytes));
+            return reply::render(reply, &delivery);
+        }
         Some(FaultKind::Hang) => std::future::pending::<()>().await,
         Some(FaultKind::SlowFirstByte(delay)) => tokio::time::sleep(delay).await,
         Some(FaultKind::SlowBody {

@@ -7,6 +7,7 @@ use exports::theta::edgecloud::commands::{CommandInfo, Guest as Commands};
 use exports::theta::edgecloud::types::{Effect, ThetaError};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+use wasip2::io::streams::StreamError;
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -168,19 +169,32 @@ fn fetch(args: &str) -> String {
     match future.get() {
         Some(Ok(Ok(resp))) => {
             let status = resp.status();
+            // Read the whole body (a hostile guest would), keeping the first MiB to report.
             let mut text = Vec::new();
+            let mut bytes = 0usize;
+            let mut body_error = String::new();
             if let Ok(body) = resp.consume()
                 && let Ok(stream) = body.stream()
             {
-                while let Ok(chunk) = stream.blocking_read(64 * 1024) {
-                    text.extend_from_slice(&chunk);
-                    if text.len() > 1 << 20 {
-                        break;
+                loop {
+                    match stream.blocking_read(64 * 1024) {
+                        Ok(chunk) => {
+                            bytes += chunk.len();
+                            if text.len() < 1 << 20 {
+                                text.extend_from_slice(&chunk);
+                            }
+                        }
+                        Err(StreamError::Closed) => break,
+                        Err(StreamError::LastOperationFailed(e)) => {
+                            body_error = e.to_debug_string();
+                            break;
+                        }
                     }
                 }
             }
             format!(
-                "{{\"outcome\":\"response\",\"status\":{status},\"detail\":\"{}\"}}",
+                "{{\"outcome\":\"response\",\"status\":{status},\"bytes\":{bytes},\"body_error\":\"{}\",\"detail\":\"{}\"}}",
+                esc(&body_error),
                 esc(&String::from_utf8_lossy(&text))
             )
         }
