@@ -5,7 +5,7 @@
 //! and is awaited before the tool result is sent, so every notification precedes the result.
 
 use crate::events::{EventCallback, GuestEvent};
-use rmcp::model::{NotificationMetaObject, ProgressNotificationParam, ProgressToken};
+use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::{Peer, RoleServer};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,24 +73,17 @@ pub fn notification(
     progress: &mut f64,
     event: &GuestEvent,
 ) -> Option<ProgressNotificationParam> {
-    let (kind, message) = match event {
-        GuestEvent::Token { text } => ("token", text.clone()),
-        GuestEvent::Reasoning { text } => ("reasoning", text.clone()),
-        GuestEvent::Progress { message, attempt } => (
-            "progress",
-            match attempt {
-                Some(n) => format!("{message} (attempt {n})"),
-                None => message.clone(),
-            },
-        ),
+    let message = match event {
+        // The text exactly as streamed: a client concatenating the messages gets the answer.
+        GuestEvent::Token { text } | GuestEvent::Reasoning { text } => text.clone(),
+        GuestEvent::Progress { message, attempt } => match attempt {
+            Some(n) => format!("{message} (attempt {n})"),
+            None => message.clone(),
+        },
         GuestEvent::Log { .. } | GuestEvent::Stderr(_) => return None,
     };
     *progress += 1.0;
-    let mut meta = NotificationMetaObject::new();
-    meta.insert("theta/event".into(), serde_json::Value::String(kind.into()));
-    let mut param = ProgressNotificationParam::new(token.clone(), *progress).with_message(message);
-    param.meta = Some(meta);
-    Some(param)
+    Some(ProgressNotificationParam::new(token.clone(), *progress).with_message(message))
 }
 
 fn log_event(tool: &str, event: &GuestEvent) {

@@ -1,0 +1,555 @@
+//! `theta-host mcp`, driven over stdio by a real MCP client (rmcp's, with the child-process transport),
+//! against the fake EdgeCloud: initialize, tools/list, calls in the official server's format, progress
+//! notifications, cancellation that stops the guest, and errors as `isError` tool results.
+
+mod common;
+
+use common::{TOKEN, fake, plugin_wasm, seen};
+use fake_edgecloud::{FakeEdgeCloud, Fault, FaultKind, RouteMatch};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientRequest, ProgressNotificationParam, Request,
+    ServerResult,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RequestHandle, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The `theta-host` binary, built by cargo for this very workspace state (a no-op when it is fresh).
+/// `THETA_HOST_BIN` overrides it.
+fn theta_host_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("THETA_HOST_BIN") {
+            return PathBuf::from(bin);
+        }
+        // This test runs from <target>/<profile>/deps/; the binary lands in <target>/<profile>/.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("<target>/<profile>");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build
+            .current_dir(&root)
+            .args(["build", "-p", "theta-host", "--bin", "theta-host"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        if let Some(target) = profile_dir.parent() {
+            build.env("CARGO_TARGET_DIR", target);
+        }
+        let status = build.status().expect("running cargo build for theta-host");
+        assert!(status.success(), "cargo build -p theta-host failed");
+        let bin = profile_dir.join(format!("theta-host{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} is missing after the build", bin.display());
+        bin
+    })
+    .clone()
+}
+
+/// Records every progress notification the server sends.
+#[derive(Clone, Default)]
+struct Recorder {
+    progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().unwrap().push(params);
+    }
+}
+
+struct Server {
+    client: RunningService<RoleClient, Recorder>,
+    log: PathBuf,
+}
+
+impl Server {
+    /// `theta-host [flags] mcp` against the fake, holding the on-demand token in its environment only.
+    async fn start(fake: &FakeEdgeCloud, flags: &[&str], env: &[(&str, &str)]) -> Server {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!("theta-mcp-{}-{n}.log", std::process::id()));
+        let mut cmd = tokio::process::Command::new(theta_host_bin());
+        // Only what the test gives: no THETA_* from the developer's environment, no .env.local.
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+            .env("THETA_ONDEMAND_API_KEY", TOKEN)
+            .env("THETA_HTTP_RETRY_BACKOFF_MS", "25")
+            .env("THETA_HTTP_TIMEOUT_MS", "5000")
+            .args(["--env-file", "/nonexistent/.env.local", "--log", "info"])
+            .arg("--plugin")
+            .arg(plugin_wasm())
+            .args(["--test-upstream", &fake.addr().to_string()])
+            .args(flags)
+            .arg("mcp");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let (transport, _) = TokioChildProcess::builder(cmd)
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .expect("theta-host mcp starts");
+        let client = Recorder::default()
+            .serve(transport)
+            .await
+            .expect("MCP initialize");
+        Server { client, log }
+    }
+
+    async fn call(&self, name: &str, args: Value) -> CallToolResult {
+        let Value::Object(args) = args else {
+            panic!("arguments must be an object")
+        };
+        self.client
+            .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args))
+            .await
+            .unwrap_or_else(|e| panic!("tools/call {name}: {e}"))
+    }
+
+    /// Sends a call and returns its handle (with the progress token the client put in `_meta`).
+    async fn start_call(&self, name: &str, args: Value) -> RequestHandle<RoleClient> {
+        let Value::Object(args) = args else {
+            panic!("arguments must be an object")
+        };
+        self.client
+            .send_cancellable_request(
+                ClientRequest::CallToolRequest(Request::new(
+                    CallToolRequestParams::new(name.to_owned()).with_arguments(args),
+                )),
+                PeerRequestOptions::no_options(),
+            )
+            .await
+            .expect("request sent")
+    }
+
+    fn progress(&self) -> Vec<ProgressNotificationParam> {
+        self.client.service().progress.lock().unwrap().clone()
+    }
+
+    /// Closes the session; the server's stderr must never show the token.
+    async fn stop(self) -> String {
+        let _ = self.client.cancel().await;
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.log);
+        assert!(!log.contains(TOKEN), "the token leaked into the server log");
+        log
+    }
+}
+
+async fn response(handle: RequestHandle<RoleClient>) -> CallToolResult {
+    match handle.await_response().await.expect("a response") {
+        ServerResult::CallToolResult(r) => r,
+        other => panic!("expected a tool result, got {other:?}"),
+    }
+}
+
+fn text(r: &CallToolResult) -> String {
+    assert_eq!(r.content.len(), 1, "one text item: {r:?}");
+    r.content[0]
+        .as_text()
+        .map(|t| t.text.clone())
+        .expect("a text item")
+}
+
+fn ok(r: &CallToolResult) -> (String, Value) {
+    assert_ne!(r.is_error, Some(true), "expected success: {r:?}");
+    (text(r), r.structured_content.clone().expect("structured"))
+}
+
+fn err(r: &CallToolResult) -> (String, Value) {
+    assert_eq!(r.is_error, Some(true), "expected a tool error: {r:?}");
+    (
+        text(r),
+        r.structured_content.clone().expect("structured")["error"].clone(),
+    )
+}
+
+fn count(fake: &FakeEdgeCloud, method: &str, path: &str) -> usize {
+    seen(fake)
+        .iter()
+        .filter(|(m, p)| m == method && p.starts_with(path))
+        .count()
+}
+
+async fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn initialize_and_every_command_is_a_tool_with_schema_and_hints() {
+    let fake = fake().await;
+    let server = Server::start(&fake, &[], &[]).await;
+    let info = server.client.peer_info().expect("initialize result");
+    assert_eq!(info.server_info.as_ref().unwrap().name, "theta-host");
+    assert!(info.capabilities.tools.is_some());
+
+    let tools = server.client.list_all_tools().await.expect("tools/list");
+    // The same commands the plugin describes in-process.
+    let rt = common::runtime(common::config_for(&fake)).await;
+    let commands = rt.describe().await.unwrap();
+    assert_eq!(tools.len(), commands.len());
+    for official in [
+        "list_services",
+        "infer",
+        "get_request_status",
+        "get_upload_url",
+    ] {
+        assert!(tools.iter().any(|t| t.name == official), "{official}");
+    }
+    for c in &commands {
+        let tool = tools
+            .iter()
+            .find(|t| t.name == c.name)
+            .unwrap_or_else(|| panic!("no tool for {}", c.name));
+        let schema: Value = serde_json::from_str(&c.args_schema).unwrap();
+        let input = Value::Object((*tool.input_schema).clone());
+        assert_eq!(input["type"], "object", "{}", c.name);
+        assert_eq!(input["required"], schema["required"], "{}", c.name);
+        let keys = |v: &Value| {
+            let mut k: Vec<String> = v["properties"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&input), keys(&schema), "{}", c.name);
+        let a = tool.annotations.as_ref().expect("annotations");
+        let effect = theta_host::report::effect_label(c.effect);
+        let read = effect == "read";
+        assert_eq!(a.read_only_hint, Some(read), "{}", c.name);
+        assert_eq!(a.destructive_hint, Some(!read), "{}", c.name);
+        assert_eq!(a.open_world_hint, Some(true), "{}", c.name);
+        assert_eq!(
+            tool.meta.as_ref().unwrap().get("theta/effect"),
+            Some(&json!(effect))
+        );
+    }
+    // The official `infer` takes a fractional `wait`, and any category string.
+    let infer = tools.iter().find(|t| t.name == "infer").unwrap();
+    assert_eq!(infer.input_schema["properties"]["wait"]["type"], "number");
+    assert_eq!(
+        infer.annotations.as_ref().unwrap().read_only_hint,
+        Some(false)
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn official_tools_answer_in_the_official_servers_format() {
+    let fake = fake().await;
+    let server = Server::start(&fake, &[], &[]).await;
+
+    let (text_all, structured) = ok(&server.call("list_services", json!({})).await);
+    let services = structured["services"].as_array().unwrap();
+    assert!(!services.is_empty());
+    assert!(
+        text_all.starts_with(&format!(
+            "Found {} available services:\n\n## ",
+            services.len()
+        )),
+        "{text_all}"
+    );
+    assert!(text_all.contains("### "), "{text_all}");
+    assert!(text_all.contains("(flux)\n"), "{text_all}");
+    assert!(text_all.contains("Example input: {"), "{text_all}");
+    assert!(seen(&fake).contains(&("GET".into(), "/service/list".into())));
+
+    // The official server lower-cases the category and lists nothing for unknown ones.
+    let (image, structured) = ok(&server
+        .call("list_services", json!({"category": "IMAGE"}))
+        .await);
+    let images = structured["services"].as_array().unwrap();
+    assert!(!images.is_empty() && images.len() < services.len());
+    assert!(images.iter().all(|s| s["category"] == "image"));
+    assert!(
+        image.contains("## IMAGE\n") && !image.contains("## AUDIO"),
+        "{image}"
+    );
+    let (none, _) = ok(&server
+        .call("list_services", json!({"category": "music"}))
+        .await);
+    assert_eq!(none, "Found 0 available services:\n\n");
+
+    // infer with wait 0: pending, with the official hint; then the status.
+    let (pending, request) = ok(&server
+        .call(
+            "infer",
+            json!({"service": "flux", "input": {"prompt": "a blue cloud"}, "wait": 0}),
+        )
+        .await);
+    let id = request["id"].as_str().unwrap().to_owned();
+    assert!(
+        pending.starts_with("Inference request is still processing.\n\nRequest ID: "),
+        "{pending}"
+    );
+    assert!(
+        pending.contains(&format!("get_request_status(request_id=\"{id}\")")),
+        "{pending}"
+    );
+    let fake_auth = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.starts_with("/infer_request/flux"))
+        .expect("the infer request reached the fake");
+    assert_eq!(
+        fake_auth.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str()),
+        "the host injected the token"
+    );
+    let (status, _) = ok(&server
+        .call("get_request_status", json!({"request_id": id}))
+        .await);
+    assert!(
+        status.starts_with(&format!("Request ID: {id}\nState: ")),
+        "{status}"
+    );
+
+    // A fractional wait (the official schema's `number`) is accepted and completes.
+    let (done, request) = ok(&server
+        .call(
+            "infer",
+            json!({"service": "flux", "input": {"prompt": "a red cloud"}, "wait": 10.5}),
+        )
+        .await);
+    assert_eq!(request["state"], "success", "{done}");
+    assert!(
+        done.starts_with("Inference completed successfully!\n\nRequest ID: "),
+        "{done}"
+    );
+
+    let (upload, urls) = ok(&server
+        .call(
+            "get_upload_url",
+            json!({"service": "whisper", "input_field": "audio_filename"}),
+        )
+        .await);
+    let filename = urls["urls"][0]["filename"].as_str().unwrap();
+    assert!(
+        upload
+            .starts_with("**Upload URL Generated**\n\nUpload your file using a PUT request to:\n`"),
+        "{upload}"
+    );
+    assert!(
+        upload.contains(&format!("input={{\"audio_filename\": \"{filename}\"}}")),
+        "{upload}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streamed_chat_tokens_arrive_as_progress_notifications() {
+    let fake = fake().await;
+    let server = Server::start(&fake, &[], &[]).await;
+    let handle = server
+        .start_call(
+            "theta.ondemand.chat",
+            json!({"messages": [{"role": "user", "content": "tell me about blue clouds"}]}),
+        )
+        .await;
+    let token = handle.progress_token.clone();
+    let (answer, reply) = ok(&response(handle).await);
+    let content = reply["content"].as_str().unwrap();
+    assert_eq!(reply["streamed"], true);
+    assert!(answer.contains(content));
+
+    // The client may handle notifications concurrently: their `progress` numbers give the order.
+    // A plain streamed chat reports only its tokens, one notification each.
+    let tokens = |progress: &[ProgressNotificationParam]| -> String {
+        let mut sorted: Vec<&ProgressNotificationParam> = progress.iter().collect();
+        sorted.sort_by(|a, b| a.progress.total_cmp(&b.progress));
+        sorted.iter().filter_map(|p| p.message.clone()).collect()
+    };
+    let started = Instant::now();
+    while tokens(&server.progress()) != content {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "every token as a notification: {content:?} != {:?} from {:?}",
+            tokens(&server.progress()),
+            server.progress()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let progress = server.progress();
+    assert!(progress.len() > 1, "several notifications: {progress:?}");
+    assert!(progress.iter().all(|p| p.progress_token == token));
+    let mut numbers: Vec<f64> = progress.iter().map(|p| p.progress).collect();
+    numbers.sort_by(f64::total_cmp);
+    numbers.dedup();
+    assert_eq!(
+        numbers.len(),
+        progress.len(),
+        "each notification has its own progress value"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancellation_stops_the_guest_and_the_server_keeps_serving() {
+    let fake = fake().await;
+    // One call at a time: a next call runs only if the cancelled one released its slot.
+    let tenants =
+        std::env::temp_dir().join(format!("theta-mcp-tenants-{}.toml", std::process::id()));
+    std::fs::write(
+        &tenants,
+        "[tenants.agent]\ncommands = [\"*\"]\neffects = [\"read\", \"mutate\", \"spend\"]\nmax_concurrent_calls = 1\nspend_cap_usd = 1.0\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        &fake,
+        &["--tenants", tenants.to_str().unwrap(), "--tenant", "agent"],
+        &[
+            ("THETA_HTTP_MAX_RETRIES", "6"),
+            ("THETA_HTTP_RETRY_BACKOFF_MS", "200"),
+        ],
+    )
+    .await;
+
+    // 1. A guest in its retry loop (every catalogue request answers 503): retries are reported as
+    //    progress, then the client cancels. No request may leave the sandbox after that.
+    fake.inject(Fault::new(
+        RouteMatch::get("/service/list"),
+        FaultKind::server_error(503),
+        1000,
+    ));
+    let handle = server.start_call("list_services", json!({})).await;
+    wait_until(
+        "a retry progress notification",
+        Duration::from_secs(20),
+        || {
+            server
+                .progress()
+                .iter()
+                .any(|p| p.message.as_deref().is_some_and(|m| m.contains("retry")))
+        },
+    )
+    .await;
+    let started = count(&fake, "GET", "/service/list");
+    assert!(started >= 1);
+    handle
+        .cancel(Some("the user changed their mind".into()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at_cancel = count(&fake, "GET", "/service/list");
+    // Unstopped, the guest would retry 6 times over ~12 s (backoff 200, 400, 800, 1600 ms ...).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        count(&fake, "GET", "/service/list"),
+        at_cancel,
+        "the cancelled guest kept sending requests"
+    );
+    assert!(
+        at_cancel < 7,
+        "the call was stopped before it ran out of retries"
+    );
+    fake.clear_faults();
+
+    // 2. A call hung on a silent upstream is cancelled; the next call runs at once, long before the
+    //    5 s request timeout, so the hung call's slot (limit 1) was released.
+    fake.inject(Fault::once(
+        RouteMatch::get("/service/list"),
+        FaultKind::Hang,
+    ));
+    let before = count(&fake, "GET", "/service/list");
+    let handle = server.start_call("list_services", json!({})).await;
+    wait_until("the hung request", Duration::from_secs(20), || {
+        count(&fake, "GET", "/service/list") > before
+    })
+    .await;
+    handle.cancel(None).await.unwrap();
+    let next = Instant::now();
+    let (listing, _) = ok(&server.call("list_services", json!({})).await);
+    assert!(listing.starts_with("Found "), "{listing}");
+    assert!(
+        next.elapsed() < Duration::from_secs(4),
+        "the next call waited for the cancelled one: {:?}",
+        next.elapsed()
+    );
+    let log = server.stop().await;
+    assert!(log.contains("call cancelled by the client"), "{log}");
+    let _ = std::fs::remove_file(&tenants);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_tool_results_and_the_server_survives_them() {
+    let fake = fake().await;
+    let server = Server::start(&fake, &[], &[]).await;
+
+    // Upstream 404 for an unknown service.
+    let r = server
+        .call(
+            "infer",
+            json!({"service": "no_such_service", "input": {"prompt": "x"}}),
+        )
+        .await;
+    let (message, error) = err(&r);
+    assert_eq!(error["kind"], "upstream");
+    assert_eq!(error["status"], 404);
+    assert!(message.starts_with("Error: upstream: "), "{message}");
+    assert!(message.contains("404"), "{message}");
+    assert!(message.contains("no_such_service"), "{message}");
+
+    // Bad arguments are the plugin's invalid-argument, as a tool error.
+    let (message, error) = err(&server
+        .call("get_request_status", json!({"request_id": 42}))
+        .await);
+    assert_eq!(error["kind"], "invalid-argument");
+    assert_eq!(error["field"], "request_id");
+    assert!(
+        message.starts_with("Error: invalid-argument: "),
+        "{message}"
+    );
+    let (_, error) = err(&server
+        .call("infer", json!({"service": "flux", "bogus": 1}))
+        .await);
+    assert_eq!(error["kind"], "invalid-argument");
+
+    // An unknown tool, too.
+    let (message, error) = err(&server.call("no.such.tool", json!({})).await);
+    assert_eq!(error["kind"], "invalid-argument");
+    assert!(message.contains("list_services"), "{message}");
+
+    // And the server still serves.
+    let (listing, _) = ok(&server.call("list_services", json!({})).await);
+    assert!(listing.starts_with("Found "));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_is_a_tool_error_with_the_request_preview() {
+    let fake = fake().await;
+    let server = Server::start(&fake, &["--dry-run"], &[]).await;
+    let (message, error) = err(&server
+        .call(
+            "infer",
+            json!({"service": "flux", "input": {"prompt": "x"}}),
+        )
+        .await);
+    assert_eq!(error["kind"], "dry-run");
+    assert_eq!(error["request"]["method"], "POST");
+    assert!(message.starts_with("Error: dry-run: "), "{message}");
+    assert_eq!(
+        count(&fake, "POST", "/infer_request"),
+        0,
+        "nothing was sent"
+    );
+    server.stop().await;
+}
