@@ -33,8 +33,17 @@ requests_per_minute = 2
 commands = ["*"]
 effects = ["read"]
 cpu_ms = 200
-memory_mib = 16
 max_concurrent_calls = 1
+
+[tenants.single]
+commands = ["*"]
+effects = ["read"]
+max_concurrent_calls = 1
+
+[tenants.bomber]
+commands = ["*"]
+effects = ["read"]
+memory_mib = 16
 "#;
 
 async fn host(fake: &fake_edgecloud::FakeEdgeCloud, policy: &str) -> Runtime {
@@ -254,6 +263,7 @@ async fn request_rate_is_limited_per_tenant() {
 async fn a_runaway_tenant_does_not_break_other_tenants() {
     let fake = fake().await;
     let rt = Arc::new(host(&fake, POLICY).await);
+    // An infinite loop and a memory bomb, from two tenants, beside a normal tenant's calls.
     let spinner = {
         let rt = rt.clone();
         tokio::spawn(async move {
@@ -264,14 +274,10 @@ async fn a_runaway_tenant_does_not_break_other_tenants() {
     let bomb = {
         let rt = rt.clone();
         tokio::spawn(async move {
-            // Second concurrent call of a tenant limited to one: refused, or (if the spinner has not
-            // started yet) the memory bomb itself, which the memory limit stops.
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            rt.invoke_as("runaway", "alloc", "{}", Arc::new(|_| {}))
+            rt.invoke_as("bomber", "alloc", "{}", Arc::new(|_| {}))
                 .await
         })
     };
-    // Meanwhile the reader's calls keep working.
     let mut served = 0;
     for _ in 0..20 {
         assert_eq!(
@@ -280,22 +286,64 @@ async fn a_runaway_tenant_does_not_break_other_tenants() {
         );
         served += 1;
     }
-    let spin = spinner.await.unwrap();
-    let err = spin.expect_err("the spinner is stopped");
-    assert!(format!("{err:#}").contains("CPU budget"), "{err:#}");
-    match bomb.await.unwrap() {
-        Ok(Err(refused)) => {
+    // While the spinner runs, its tenant's single call slot is taken.
+    if !spinner.is_finished() {
+        let second = rt
+            .invoke_as("runaway", "env", "{}", Arc::new(|_| {}))
+            .await
+            .expect("host survives");
+        if !spinner.is_finished() {
+            let refused = second.expect_err("a second concurrent call of a one-call tenant");
             let text = theta_host::report::error_text(&refused);
             assert!(text.contains("calls running"), "{text}");
         }
-        Ok(Ok(v)) => panic!("the memory bomb finished: {v}"),
-        Err(e) => {
-            let text = format!("{e:#}");
-            assert!(
-                text.contains("trapped") || text.contains("memory"),
-                "{text}"
-            );
-        }
     }
-    println!("reader calls served while a runaway tenant spun: {served}/20");
+    let err = spinner.await.unwrap().expect_err("the spinner is stopped");
+    assert!(format!("{err:#}").contains("CPU budget"), "{err:#}");
+    let err = match bomb.await.unwrap() {
+        Ok(Ok(v)) => panic!("the memory bomb finished: {v}"),
+        Ok(Err(e)) => theta_host::report::error_text(&e),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("memory"),
+        "the memory bomb was not stopped by its limit: {err}"
+    );
+    // The tenants' slots are free again and the others were never affected.
+    assert_eq!(
+        fetch_as(&rt, "runaway", list()).await.unwrap()["status"],
+        200
+    );
+    println!("reader calls served while two runaway tenants spun and allocated: {served}/20");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_cannot_run_more_calls_at_once_than_granted() {
+    use fake_edgecloud::{Fault, FaultKind, RouteMatch};
+    let fake = fake().await;
+    fake.inject(Fault::once(
+        RouteMatch::get("/service/list"),
+        FaultKind::SlowFirstByte(std::time::Duration::from_millis(800)),
+    ));
+    let rt = Arc::new(host(&fake, POLICY).await);
+    let first = {
+        let rt = rt.clone();
+        tokio::spawn(async move { fetch_as(&rt, "single", list()).await })
+    };
+    // Once the first call's request is at the fake, the tenant's only slot is taken.
+    while fake.requests().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let refused = fetch_as(&rt, "single", list()).await.unwrap_err();
+    assert!(refused.contains("calls running"), "{refused}");
+    // Another tenant is not limited by it, and the slot frees when the first call ends.
+    assert_eq!(
+        fetch_as(&rt, "reader", list()).await.unwrap()["status"],
+        200
+    );
+    assert_eq!(first.await.unwrap().unwrap()["status"], 200);
+    assert_eq!(
+        fetch_as(&rt, "single", list()).await.unwrap()["status"],
+        200
+    );
 }
