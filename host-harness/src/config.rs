@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Non-secret variables the guest may see, passed through when set.
-pub const GUEST_PASSTHROUGH_VARS: [&str; 13] = [
+pub const GUEST_PASSTHROUGH_VARS: [&str; 14] = [
     "THETA_HTTP_TIMEOUT_MS",
     "THETA_HTTP_MAX_RETRIES",
     "THETA_HTTP_RETRY_BACKOFF_MS",
@@ -20,6 +20,7 @@ pub const GUEST_PASSTHROUGH_VARS: [&str; 13] = [
     "THETA_EC_PROJECT_ID",
     "THETA_ORG_ID",
     "THETA_INFERENCE_ENDPOINT",
+    "THETA_INFERENCE_MODEL",
     "THETA_VIDEO_SA_ID",
     "THETA_WAIT_SECONDS",
     "THETA_POLL_UNTIL_DONE",

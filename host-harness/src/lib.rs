@@ -22,6 +22,7 @@ pub mod policy;
 pub mod report;
 pub mod runtime;
 pub mod sandbox;
+pub mod smoke;
 pub mod state;
 pub mod tenant;
 

@@ -67,6 +67,21 @@ enum Command {
     },
     /// Serve every command as an MCP tool over stdio (Model Context Protocol), under the same policy.
     Mcp,
+    /// One cheap call per on-demand service under a budget cap, then a table (see host-harness/src/smoke.rs).
+    /// Runs against --test-upstream, or against the real cloud only with --live.
+    Smoke {
+        /// Services to call, e.g. qwen3,flux (default qwen3,flux).
+        #[arg(long, value_delimiter = ',')]
+        services: Vec<String>,
+        /// Stop before the estimated total would pass this many US dollars.
+        #[arg(long, default_value = "2.00")]
+        max_budget_usd: f64,
+        /// Spend real money on the real Theta EdgeCloud (needs the on-demand token).
+        #[arg(long)]
+        live: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Which credentials the host has, per family (never their values).
     Auth {
         #[arg(long)]
@@ -174,6 +189,45 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             let outcome = rt.invoke(&name, &args, events).await?;
             Ok(print_outcome(outcome))
+        }
+        Command::Smoke {
+            services,
+            max_budget_usd,
+            live,
+            json,
+        } => {
+            let test = matches!(cfg.upstream, theta_host::net::Upstream::TestServer(_));
+            if !test && !live {
+                bail!(
+                    "smoke spends real money: pass --live to call the real Theta EdgeCloud, or --test-upstream for a fake"
+                );
+            }
+            if !test
+                && cfg
+                    .credentials
+                    .get(theta_host::credentials::Family::OnDemand)
+                    .is_none()
+            {
+                bail!("smoke --live needs THETA_ONDEMAND_API_TOKEN (see `theta-host auth`)");
+            }
+            let knobs: std::collections::HashMap<String, String> =
+                cfg.passthrough.iter().cloned().collect();
+            let opts = theta_host::smoke::SmokeOptions::new(services, max_budget_usd, |k| {
+                knobs.get(k).cloned()
+            })?;
+            let rt = open(cfg, cli.plugin.clone()).await?;
+            let prices = theta_host::tenant::pricing::PriceTable::default();
+            let rows = theta_host::smoke::run(&rt, &opts, &prices, stderr_events()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", theta_host::smoke::table(&rows, opts.max_budget_usd));
+            }
+            Ok(if rows.iter().any(|r| r.outcome == "error") {
+                2
+            } else {
+                0
+            })
         }
         Command::Mcp => {
             theta_host::mcp::serve_stdio(open(cfg, cli.plugin.clone()).await?).await?;

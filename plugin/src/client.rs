@@ -1,7 +1,10 @@
 //! The Theta EdgeCloud HTTP client: URLs, headers, credentials, dry-run previews, retries and the
 //! mapping of HTTP answers onto `ThetaError`. Independent of how bytes travel (see `transport`).
 
-use crate::config::{Config, ONDEMAND_TOKEN_VAR};
+use crate::config::{
+    CONTROLLER_KEY_VAR, Config, INFERENCE_PASS_VAR, INFERENCE_TOKEN_VAR, INFERENCE_USER_VAR,
+    ONDEMAND_TOKEN_VAR, VIDEO_ID_VAR, VIDEO_SECRET_VAR,
+};
 use crate::error::{RequestPreview, Result, ThetaError};
 use crate::events::{Event, EventSink};
 use crate::transport::{HttpRequest, HttpResponse, Timeouts, Transport, TransportError};
@@ -14,6 +17,60 @@ const MAX_JSON_BYTES: usize = 16 * 1024 * 1024;
 const MAX_MESSAGE_CHARS: usize = 500;
 /// The longest `Retry-After` we honour before retrying.
 const MAX_RETRY_AFTER_MS: u64 = 30_000;
+
+pub const CONTROLLER_BASE: &str = "https://controller.thetaedgecloud.com";
+pub const PLATFORM_BASE: &str = "https://api.thetaedgecloud.com";
+pub const VIDEO_BASE: &str = "https://api.thetavideoapi.com";
+
+/// Which API a call goes to; each has its own base URL and its own credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Api {
+    /// `ondemand.thetaedgecloud.com` (or its configured override): Bearer token.
+    OnDemand,
+    /// `controller.thetaedgecloud.com`: deployments, templates, AI agents; `x-api-key`.
+    Controller,
+    /// `api.thetaedgecloud.com`: VM types, org balance; `x-api-key`.
+    Platform,
+    /// The dedicated endpoint of `THETA_INFERENCE_ENDPOINT` (validated base): Bearer or Basic, optional.
+    Inference(String),
+    /// `api.thetavideoapi.com`: service-account headers.
+    Video,
+    /// Any other validated Theta base, without credentials (a disposable deployment's own endpoint).
+    Public(String),
+}
+
+/// The credential a family needs, by the variable that names it, and how to get it configured.
+pub fn credential_hint(var: &str) -> String {
+    let how = match var {
+        CONTROLLER_KEY_VAR => {
+            "set THETA_EC_API_KEY to a project API key (EdgeCloud dashboard: Settings → Projects → Create API Key)"
+        }
+        VIDEO_SECRET_VAR | VIDEO_ID_VAR => {
+            "set THETA_VIDEO_SA_ID and THETA_VIDEO_SA_SECRET to a Theta Video API service account"
+        }
+        "THETA_EC_PROJECT_ID" => {
+            "set THETA_EC_PROJECT_ID to the project id (prj_…) the API key belongs to"
+        }
+        "THETA_ORG_ID" => "set THETA_ORG_ID to the organisation id (org_…), or pass org_id",
+        "THETA_INFERENCE_ENDPOINT" => {
+            "set THETA_INFERENCE_ENDPOINT in the host's configuration to the deployment's https:// endpoint \
+             (under thetaedgecloud.com / onthetaedgecloud.com); it is never taken from call arguments"
+        }
+        _ => {
+            "set THETA_ONDEMAND_API_TOKEN (or THETA_ONDEMAND_API_KEY / THETA_API_KEY) to the on-demand access \
+             token from the EdgeCloud dashboard (On-demand model APIs → Access Token)"
+        }
+    };
+    format!("{how}; theta.auth.capabilities shows what each command family has")
+}
+
+/// `missing-credential` for a variable.
+pub fn missing(var: &str) -> ThetaError {
+    ThetaError::MissingCredential {
+        variable: var.into(),
+        hint: credential_hint(var),
+    }
+}
 
 /// What a command gets to work with.
 pub struct Ctx<'a> {
@@ -29,8 +86,13 @@ pub struct Call {
     /// Path and query, starting with `/`, segments already encoded.
     pub path: String,
     pub body: Option<Value>,
-    /// Needs the on-demand token (everything but the public catalogue).
+    /// A non-JSON body: (content type, bytes, what a preview shows instead of the bytes).
+    pub raw_body: Option<(String, Vec<u8>, String)>,
+    pub api: Api,
+    /// Needs the family's credential (everything but public reads such as the catalogue).
     pub needs_credential: bool,
+    /// Overrides `THETA_HTTP_MAX_RETRIES` (polls that retry by themselves use 0).
+    pub retries: Option<u32>,
     /// Overrides `THETA_HTTP_TIMEOUT_MS` (chat, long `wait`).
     pub timeout_ms: Option<u64>,
     pub accept: &'static str,
@@ -46,7 +108,10 @@ impl Call {
             method: "GET",
             path,
             body: None,
+            raw_body: None,
+            api: Api::OnDemand,
             needs_credential: true,
+            retries: None,
             timeout_ms: None,
             accept: "application/json",
             service: None,
@@ -60,6 +125,17 @@ impl Call {
             body: Some(body),
             ..Self::get(path)
         }
+    }
+
+    /// The same call to another API.
+    pub fn on(mut self, api: Api) -> Self {
+        self.api = api;
+        self
+    }
+
+    pub fn method(mut self, method: &'static str) -> Self {
+        self.method = method;
+        self
     }
 }
 
@@ -87,10 +163,8 @@ pub fn should_retry(method: &str, outcome: Outcome) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 enum Auth {
     None,
-    /// We send `Authorization: Bearer` from our own environment.
-    Own {
-        value: String,
-    },
+    /// We send these headers from our own environment.
+    Own(Vec<(String, String)>),
     /// The host adds it at the HTTP boundary.
     Host,
     /// Nobody has it.
@@ -110,18 +184,78 @@ impl<'a> Client<'a> {
         self.ctx.config
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.config().ondemand_base)
+    pub fn url(&self, call: &Call) -> String {
+        let base = match &call.api {
+            Api::OnDemand => self.config().ondemand_base.as_str(),
+            Api::Controller => CONTROLLER_BASE,
+            Api::Platform => PLATFORM_BASE,
+            Api::Video => VIDEO_BASE,
+            Api::Inference(base) | Api::Public(base) => base.as_str(),
+        };
+        format!("{base}{}", call.path)
+    }
+
+    /// The variable naming the credential of this call's family (for errors and the host check).
+    pub fn credential_var(&self, call: &Call) -> Option<&'static str> {
+        if !call.needs_credential {
+            return None;
+        }
+        match call.api {
+            Api::OnDemand => Some(ONDEMAND_TOKEN_VAR),
+            Api::Controller | Api::Platform => Some(CONTROLLER_KEY_VAR),
+            Api::Video => Some(VIDEO_SECRET_VAR),
+            Api::Inference(_) => Some(INFERENCE_TOKEN_VAR),
+            Api::Public(_) => None,
+        }
     }
 
     fn auth(&self, call: &Call) -> Auth {
-        if !call.needs_credential {
-            Auth::None
-        } else if let Some((_, value)) = &self.config().ondemand_token {
-            Auth::Own {
-                value: value.clone(),
+        let cfg = self.config();
+        let Some(var) = self.credential_var(call) else {
+            return Auth::None;
+        };
+        let own = |k: &str, v: String| Auth::Own(vec![(k.to_owned(), v)]);
+        match call.api {
+            Api::OnDemand => {
+                if let Some((_, value)) = &cfg.ondemand_token {
+                    return own("authorization", format!("Bearer {value}"));
+                }
             }
-        } else if self.config().host_injects_credentials {
+            Api::Controller | Api::Platform => {
+                if let Some(key) = cfg.own(CONTROLLER_KEY_VAR) {
+                    return own("x-api-key", key.to_owned());
+                }
+            }
+            Api::Video => {
+                if let (Some(id), Some(secret)) = (&cfg.video_sa_id, cfg.own(VIDEO_SECRET_VAR)) {
+                    return Auth::Own(vec![
+                        ("x-tva-sa-id".into(), id.clone()),
+                        ("x-tva-sa-secret".into(), secret.to_owned()),
+                    ]);
+                }
+            }
+            Api::Inference(_) => {
+                if let Some(token) = cfg.own(INFERENCE_TOKEN_VAR) {
+                    return own("authorization", format!("Bearer {token}"));
+                }
+                if let (Some(u), Some(p)) =
+                    (cfg.own(INFERENCE_USER_VAR), cfg.own(INFERENCE_PASS_VAR))
+                {
+                    return own(
+                        "authorization",
+                        format!("Basic {}", base64(&format!("{u}:{p}"))),
+                    );
+                }
+                // A dedicated endpoint may have no auth at all: the host adds it when it has it.
+                return if cfg.host_injects_credentials {
+                    Auth::Host
+                } else {
+                    Auth::None
+                };
+            }
+            Api::Public(_) => return Auth::None,
+        }
+        if cfg.host_injects_credentials && cfg.has(var) {
             Auth::Host
         } else {
             Auth::Missing
@@ -134,19 +268,25 @@ impl<'a> Client<'a> {
             ("user-agent".to_owned(), USER_AGENT.to_owned()),
             ("accept".to_owned(), call.accept.to_owned()),
         ];
-        let body = call.body.as_ref().map(|b| b.to_string().into_bytes());
+        let (content_type, body) = match &call.raw_body {
+            Some((ct, bytes, _)) => (ct.clone(), Some(bytes.clone())),
+            None => (
+                "application/json".to_owned(),
+                call.body.as_ref().map(|b| b.to_string().into_bytes()),
+            ),
+        };
         if let Some(body) = &body {
-            headers.push(("content-type".into(), "application/json".into()));
+            headers.push(("content-type".into(), content_type));
             // An explicit length: some servers and CDNs refuse chunked request bodies.
             headers.push(("content-length".into(), body.len().to_string()));
         }
-        if let Auth::Own { value } = auth {
-            headers.push(("authorization".into(), format!("Bearer {value}")));
+        if let Auth::Own(own) = auth {
+            headers.extend(own.iter().cloned());
         }
         let timeout = call.timeout_ms.unwrap_or(self.config().timeout_ms);
         HttpRequest {
             method: call.method.to_owned(),
-            url: self.url(&call.path),
+            url: self.url(call),
             headers,
             body,
             timeouts: Timeouts {
@@ -172,22 +312,22 @@ impl<'a> Client<'a> {
             })
             .collect();
         if *auth == Auth::Host {
-            headers.push(("authorization".into(), "[injected by host]".into()));
+            let name = match call.api {
+                Api::Controller | Api::Platform => "x-api-key",
+                Api::Video => "x-tva-sa-secret",
+                _ => "authorization",
+            };
+            headers.push((name.into(), "[injected by host]".into()));
         }
+        let body = match &call.raw_body {
+            Some((_, _, shown)) => Some(shown.clone()),
+            None => call.body.as_ref().map(|b| redact_body(b).to_string()),
+        };
         RequestPreview {
             method: request.method,
             url: request.url,
             headers,
-            body: call.body.as_ref().map(Value::to_string),
-        }
-    }
-
-    fn missing_credential() -> ThetaError {
-        ThetaError::MissingCredential {
-            variable: ONDEMAND_TOKEN_VAR.into(),
-            hint: "set THETA_ONDEMAND_API_TOKEN (or THETA_ONDEMAND_API_KEY / THETA_API_KEY) to the on-demand \
-                   access token from the EdgeCloud dashboard (On-demand model APIs → Access Token)"
-                .into(),
+            body,
         }
     }
 
@@ -201,10 +341,12 @@ impl<'a> Client<'a> {
             });
         }
         if auth == Auth::Missing {
-            return Err(Self::missing_credential());
+            return Err(missing(
+                self.credential_var(call).unwrap_or(ONDEMAND_TOKEN_VAR),
+            ));
         }
         let request = self.request(call, &auth);
-        let attempts = self.config().max_retries + 1;
+        let attempts = call.retries.unwrap_or(self.config().max_retries) + 1;
         let mut attempt = 1;
         loop {
             let last = attempt >= attempts;
@@ -295,7 +437,7 @@ impl<'a> Client<'a> {
     fn status_error(&self, call: &Call, status: u16, message: String, attempts: u32) -> ThetaError {
         let service = call.service.clone();
         match status {
-            401 | 403 => {
+            401 | 403 if call.api == Api::OnDemand => {
                 let variable = self
                     .config()
                     .ondemand_token
@@ -307,6 +449,20 @@ impl<'a> Client<'a> {
                         "Theta EdgeCloud refused the credential ({message}); check {variable}: it must be the \
                          on-demand access token from the EdgeCloud dashboard"
                     ),
+                    retriable: false,
+                }
+            }
+            401 | 403 => {
+                let check = match call.api {
+                    Api::Controller | Api::Platform => {
+                        "check THETA_EC_API_KEY: it must be an API key of the project THETA_EC_PROJECT_ID (prj_…)"
+                    }
+                    Api::Video => "check THETA_VIDEO_SA_ID and THETA_VIDEO_SA_SECRET",
+                    _ => "check THETA_INFERENCE_AUTH_TOKEN or THETA_INFERENCE_AUTH_USER / _PASS",
+                };
+                ThetaError::Upstream {
+                    status,
+                    message: format!("Theta refused the request ({message}); {check}"),
                     retriable: false,
                 }
             }
@@ -333,10 +489,13 @@ impl<'a> Client<'a> {
 
     /// Removes our own credential from any text we pass on.
     fn scrub(&self, text: &str) -> String {
-        match &self.config().ondemand_token {
-            Some((_, value)) if value.len() >= 4 => text.replace(value.as_str(), "[redacted]"),
-            _ => text.to_owned(),
-        }
+        let cfg = self.config();
+        cfg.ondemand_token
+            .iter()
+            .chain(cfg.own_secrets.iter())
+            .map(|(_, v)| v)
+            .filter(|v| v.len() >= 4)
+            .fold(text.to_owned(), |t, v| t.replace(v.as_str(), "[redacted]"))
     }
 }
 
@@ -350,6 +509,48 @@ fn is_credential_header(name: &str) -> bool {
             | "cookie"
             | "proxy-authorization"
     )
+}
+
+/// A body for previews: password-like fields replaced.
+fn redact_body(body: &Value) -> Value {
+    match body {
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                let secret = k.contains("password") || k.contains("secret");
+                out.insert(
+                    k.clone(),
+                    if secret {
+                        Value::String("[redacted]".into())
+                    } else {
+                        redact_body(v)
+                    },
+                );
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// Standard base64 with padding (Basic auth from our own environment).
+pub fn base64(text: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Parses a JSON body and removes Theta's envelope.
@@ -480,6 +681,13 @@ mod tests {
         assert_eq!(error_message(""), "no error message");
         let long = "é".repeat(900);
         assert_eq!(error_message(&long).chars().count(), 501);
+    }
+
+    #[test]
+    fn base64_encodes() {
+        assert_eq!(base64("user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64("a"), "YQ==");
+        assert_eq!(base64("ab"), "YWI=");
     }
 
     #[test]

@@ -12,6 +12,23 @@ pub const ONDEMAND_TOKEN_VARS: [&str; 3] = [
     "THETA_API_KEY",
 ];
 pub const ONDEMAND_TOKEN_VAR: &str = ONDEMAND_TOKEN_VARS[0];
+/// Credentials of the other families, when they come from our own environment (other hosts).
+pub const CONTROLLER_KEY_VAR: &str = "THETA_EC_API_KEY";
+pub const PROJECT_ID_VAR: &str = "THETA_EC_PROJECT_ID";
+pub const ORG_ID_VAR: &str = "THETA_ORG_ID";
+pub const INFERENCE_ENDPOINT_VAR: &str = "THETA_INFERENCE_ENDPOINT";
+pub const INFERENCE_TOKEN_VAR: &str = "THETA_INFERENCE_AUTH_TOKEN";
+pub const INFERENCE_USER_VAR: &str = "THETA_INFERENCE_AUTH_USER";
+pub const INFERENCE_PASS_VAR: &str = "THETA_INFERENCE_AUTH_PASS";
+pub const VIDEO_ID_VAR: &str = "THETA_VIDEO_SA_ID";
+pub const VIDEO_SECRET_VAR: &str = "THETA_VIDEO_SA_SECRET";
+const OWN_SECRET_VARS: [&str; 5] = [
+    CONTROLLER_KEY_VAR,
+    INFERENCE_TOKEN_VAR,
+    INFERENCE_USER_VAR,
+    INFERENCE_PASS_VAR,
+    VIDEO_SECRET_VAR,
+];
 /// Chat with `messages` may take 30–50 s before the first token.
 pub const CHAT_TIMEOUT_MS: u64 = 120_000;
 
@@ -27,6 +44,17 @@ pub struct Config {
     pub host_injects_credentials: bool,
     /// A token from our own environment (other hosts): (variable, value).
     pub ondemand_token: Option<(String, String)>,
+    /// Other families' secrets from our own environment: (variable, value).
+    pub own_secrets: Vec<(String, String)>,
+    /// `THETA_CONFIGURED_CREDENTIALS`: the names the host holds (never values); `None` when not told.
+    pub configured: Option<Vec<String>>,
+    /// Non-secret settings: project, organisation, video service account, dedicated endpoint, model.
+    pub project_id: Option<String>,
+    pub org_id: Option<String>,
+    pub video_sa_id: Option<String>,
+    /// Raw `THETA_INFERENCE_ENDPOINT`; validated by the commands that use it.
+    pub inference_endpoint: Option<String>,
+    pub inference_model: Option<String>,
 }
 
 impl Default for Config {
@@ -39,6 +67,13 @@ impl Default for Config {
             backoff_ms: 250,
             host_injects_credentials: false,
             ondemand_token: None,
+            own_secrets: Vec::new(),
+            configured: None,
+            project_id: None,
+            org_id: None,
+            video_sa_id: None,
+            inference_endpoint: None,
+            inference_model: None,
         }
     }
 }
@@ -85,7 +120,50 @@ impl Config {
         cfg.ondemand_token = ONDEMAND_TOKEN_VARS
             .iter()
             .find_map(|var| get(var).map(|v| (var.to_string(), v.to_owned())));
+        cfg.own_secrets = OWN_SECRET_VARS
+            .iter()
+            .filter_map(|var| get(var).map(|v| (var.to_string(), v.to_owned())))
+            .collect();
+        cfg.configured = vars
+            .iter()
+            .find(|(k, _)| k == "THETA_CONFIGURED_CREDENTIALS")
+            .map(|(_, v)| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            });
+        let text = |name: &str| get(name).map(str::to_owned);
+        cfg.project_id = text(PROJECT_ID_VAR);
+        cfg.org_id = text(ORG_ID_VAR);
+        cfg.video_sa_id = text(VIDEO_ID_VAR);
+        cfg.inference_endpoint = text(INFERENCE_ENDPOINT_VAR);
+        cfg.inference_model = text("THETA_INFERENCE_MODEL");
         Ok(cfg)
+    }
+
+    /// A secret of ours (not the host's) by variable name.
+    pub fn own(&self, var: &str) -> Option<&str> {
+        self.own_secrets
+            .iter()
+            .find(|(k, _)| k == var)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether a credential variable is available: ours, or the host says it holds it (a host that
+    /// injects but does not list its names is trusted to have it).
+    pub fn has(&self, var: &str) -> bool {
+        self.own(var).is_some()
+            || (var == ONDEMAND_TOKEN_VAR && self.ondemand_token.is_some())
+            || (self.host_injects_credentials
+                && self.configured.as_ref().is_none_or(|c| {
+                    c.iter().any(|n| {
+                        n == var
+                            || (var == ONDEMAND_TOKEN_VAR
+                                && ONDEMAND_TOKEN_VARS.contains(&n.as_str()))
+                    })
+                }))
     }
 
     /// Delay before retry number `attempt` (1-based): base × 2^(attempt−1).

@@ -15,6 +15,8 @@ pub mod events;
 pub mod sse;
 pub mod tool_shim;
 pub mod transport;
+#[cfg(not(feature = "ironclaw"))]
+mod typed;
 
 #[cfg(feature = "ironclaw")]
 pub mod ironclaw;

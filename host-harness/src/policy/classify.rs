@@ -70,10 +70,16 @@ pub fn classify(
                     Effect::Spend
                 }
             }
+            // Stopping a deployment ends its billing; chatbots, documents and deletes are free.
+            Family::Controller if path.ends_with("/stop") => Effect::Mutate,
             // Creating or starting a deployment bills by the hour.
             Family::Controller
                 if *method == Method::POST
-                    && (path.starts_with("/deployment") || path.contains("/gpu-deployments")) =>
+                    && (path == "/deployment"
+                        || path == "/deployments"
+                        || path.starts_with("/deployment/")
+                        || path.starts_with("/deployments/")
+                        || path.contains("/gpu-deployments")) =>
             {
                 Effect::Spend
             }
@@ -125,6 +131,73 @@ mod tests {
             None,
         );
         assert_eq!((c.effect, c.needs_credential), (Effect::Read, true));
+    }
+
+    #[test]
+    fn controller_video_and_endpoint_classes() {
+        let c = |m: &Method, host: &str, path: &str| {
+            let c = classify(m, host, path, Some("x.tec-s1.onthetaedgecloud.com"));
+            (c.family, c.effect, c.needs_credential)
+        };
+        let ctl = CONTROLLER_HOSTS[0];
+        assert_eq!(
+            c(&Method::POST, ctl, "/deployment"),
+            (Family::Controller, Effect::Spend, true)
+        );
+        assert_eq!(
+            c(&Method::POST, ctl, "/deployments"),
+            (Family::Controller, Effect::Spend, true)
+        );
+        assert_eq!(
+            c(&Method::PUT, ctl, "/deployment/1/ab/start").1,
+            Effect::Spend
+        );
+        assert_eq!(
+            c(&Method::POST, ctl, "/deployment/1/ab/stop").1,
+            Effect::Mutate
+        );
+        assert_eq!(
+            c(&Method::DELETE, ctl, "/deployment/1/ab").1,
+            Effect::Mutate
+        );
+        assert_eq!(c(&Method::GET, ctl, "/deployment/list").1, Effect::Read);
+        assert_eq!(
+            c(&Method::POST, ctl, "/deployment_template/x").1,
+            Effect::Mutate
+        );
+        assert_eq!(c(&Method::POST, ctl, "/chatbot").1, Effect::Mutate);
+        assert_eq!(
+            c(&Method::PUT, ctl, "/chatbot/c1/document/d1").1,
+            Effect::Mutate
+        );
+        assert_eq!(
+            c(&Method::GET, "api.thetaedgecloud.com", "/balance"),
+            (Family::Controller, Effect::Read, true)
+        );
+        assert!(!c(&Method::GET, "api.thetaedgecloud.com", "/resource/vm/list").2);
+        let v = crate::policy::allowlist::VIDEO_API_HOST;
+        assert_eq!(
+            c(&Method::POST, v, "/video"),
+            (Family::Video, Effect::Spend, true)
+        );
+        assert_eq!(c(&Method::POST, v, "/upload").1, Effect::Mutate);
+        assert_eq!(c(&Method::POST, v, "/stream").1, Effect::Mutate);
+        assert_eq!(c(&Method::PUT, v, "/ingestor/i/select").1, Effect::Mutate);
+        assert_eq!(
+            c(&Method::GET, v, "/video/v1"),
+            (Family::Video, Effect::Read, true)
+        );
+        let e = "x.tec-s1.onthetaedgecloud.com";
+        assert_eq!(
+            c(&Method::GET, e, "/v1/models"),
+            (Family::DedicatedInference, Effect::Read, false)
+        );
+        assert_eq!(c(&Method::POST, e, "/v1/chat/completions").1, Effect::Spend);
+        // A disposable deployment's own endpoint: only reads are needed (readiness probes).
+        assert_eq!(
+            c(&Method::GET, "y.tec-s1.onthetaedgecloud.com", "/config").0,
+            Family::Public
+        );
     }
 
     #[test]

@@ -41,6 +41,11 @@ impl Args {
         }
     }
 
+    /// Removes a field, returning its value (`null` counts as absent).
+    pub fn take(&mut self, name: &str) -> Option<Value> {
+        self.map.remove(name).filter(|v| !v.is_null())
+    }
+
     /// The value of a field; `null` counts as absent.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.map.get(name).filter(|v| !v.is_null())

@@ -136,7 +136,7 @@ pub fn parse_chat(args: Args) -> Result<ChatArgs> {
     })
 }
 
-fn validate(args: &ChatArgs) -> Result<()> {
+pub fn validate(args: &ChatArgs) -> Result<()> {
     if args.messages.is_empty() {
         return Err(ThetaError::invalid(
             "messages",

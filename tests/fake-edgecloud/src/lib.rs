@@ -13,13 +13,18 @@
 mod catalogue;
 mod chat;
 mod clock;
+mod controller;
+mod dedicated;
 mod faults;
 mod infer;
 mod ondemand;
+mod platform;
 mod reply;
 mod server;
 mod sse;
 mod state;
+mod store;
+mod video;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +37,12 @@ pub use state::RecordedRequest;
 pub const ONDEMAND_HOST: &str = "ondemand.thetaedgecloud.com";
 /// The project every fake infer request belongs to.
 pub const PROJECT_ID: &str = "prj_fake0000000000000000000001";
+/// The controller (deployments, templates, chatbots) host.
+pub const CONTROLLER_HOST: &str = "controller.thetaedgecloud.com";
+/// The platform (VM types, balance) host.
+pub const PLATFORM_HOST: &str = "api.thetaedgecloud.com";
+/// The Theta Video API host.
+pub const VIDEO_HOST: &str = "api.thetavideoapi.com";
 /// The organisation of [`PROJECT_ID`].
 pub const ORG_ID: &str = "org_fake0000000000000000000001";
 /// Request bodies larger than this are answered with 413.
@@ -43,6 +54,24 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub enum Family {
     /// `ondemand.thetaedgecloud.com`: the on-demand model API.
     OnDemand,
+    /// `controller.thetaedgecloud.com`: deployments, templates, AI agents (`x-api-key`).
+    Controller,
+    /// `api.thetaedgecloud.com`: VM types and the org balance (`x-api-key`).
+    Platform,
+    /// Any other `*.onthetaedgecloud.com` / `*.thetaedgecloud.com` host: a dedicated endpoint.
+    Dedicated,
+    /// `api.thetavideoapi.com`: the Theta Video API (service-account headers).
+    Video,
+}
+
+/// Which deployment route shapes the fake's controller answers (§8.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteShape {
+    /// `/deployment/...` only (live-verified).
+    Singular,
+    /// `/deployments/...` only.
+    Plural,
+    Both,
 }
 
 /// How the fake behaves. Every field has a sensible default.
@@ -62,6 +91,21 @@ pub struct FakeConfig {
     /// `[::1]`), e.g. a plain `curl` against [`FakeEdgeCloud::base_url`]. `None`: such requests get
     /// the same 421 as any unknown host. Default `Some(Family::OnDemand)`.
     pub loopback_family: Option<Family>,
+    /// The project API key the controller and platform accept (`x-api-key`).
+    pub controller_key: String,
+    pub route_shape: RouteShape,
+    /// Free machines per VM type; a create takes one, a delete gives it back.
+    pub vm_capacity: Vec<(String, u32)>,
+    /// What a dedicated endpoint answers to its first requests before it is ready (default 404, 502).
+    pub endpoint_warmup: Vec<u16>,
+    /// The bearer token a configured dedicated endpoint requires (`None`: no auth).
+    pub endpoint_token: Option<String>,
+    /// Video API service account (id, secret).
+    pub video_account: (String, String),
+    /// `GET /video/{id}` polls until a transcode finishes (created → processing → success).
+    pub video_polls_until_done: u32,
+    /// The org balance; `None` answers a balances entry without a number.
+    pub balance: Option<f64>,
 }
 
 impl Default for FakeConfig {
@@ -72,6 +116,21 @@ impl Default for FakeConfig {
             polls_until_done: 2,
             token_delay: Duration::from_millis(5),
             loopback_family: Some(Family::OnDemand),
+            controller_key: "fake-controller-key".into(),
+            route_shape: RouteShape::Singular,
+            vm_capacity: vec![
+                ("vm_gt1".into(), 2),
+                ("vm_gt2".into(), 2),
+                ("vm_gv1".into(), 1),
+            ],
+            endpoint_warmup: vec![404, 502],
+            endpoint_token: None,
+            video_account: (
+                "srvacc_fake0000000000000001".into(),
+                "fake-video-secret".into(),
+            ),
+            video_polls_until_done: 2,
+            balance: Some(3421.300894),
         }
     }
 }
@@ -129,6 +188,11 @@ impl FakeEdgeCloud {
     /// Forget the recorded requests.
     pub fn clear_requests(&self) {
         self.shared.state.clear_requests();
+    }
+
+    /// Deployments that currently exist, as the controller lists them.
+    pub fn deployments(&self) -> Vec<serde_json::Value> {
+        self.shared.state.with_store(|s| s.deployments.clone())
     }
 
     /// Stop listening and end every connection, waiting until all tasks are gone.

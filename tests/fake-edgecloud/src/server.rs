@@ -4,7 +4,10 @@
 use crate::faults::FaultKind;
 use crate::reply::{self, Delivery, Reply, RespBody};
 use crate::state::{RecordedRequest, State};
-use crate::{FakeConfig, Family, MAX_BODY_BYTES, ONDEMAND_HOST, ondemand};
+use crate::{
+    CONTROLLER_HOST, FakeConfig, Family, MAX_BODY_BYTES, ONDEMAND_HOST, PLATFORM_HOST, VIDEO_HOST,
+    controller, dedicated, ondemand, platform, video,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -125,7 +128,13 @@ fn strip_port(host: &str) -> &str {
 fn family_for(host: &str, config: &FakeConfig) -> Option<Family> {
     match host {
         ONDEMAND_HOST => Some(Family::OnDemand),
+        CONTROLLER_HOST => Some(Family::Controller),
+        PLATFORM_HOST => Some(Family::Platform),
+        VIDEO_HOST => Some(Family::Video),
         "127.0.0.1" | "localhost" | "::1" => config.loopback_family,
+        h if h.ends_with(".onthetaedgecloud.com") || h.ends_with(".thetaedgecloud.com") => {
+            Some(Family::Dedicated)
+        }
         _ => None,
     }
 }
@@ -229,6 +238,10 @@ async fn handle(request: Request<Incoming>, shared: &Shared) -> Response<RespBod
 
     let reply = match family_for(&recorded.host, &shared.config) {
         Some(Family::OnDemand) => ondemand::handle(&recorded, shared),
+        Some(Family::Controller) => controller::handle(&recorded, shared),
+        Some(Family::Platform) => platform::handle(&recorded, shared),
+        Some(Family::Dedicated) => dedicated::handle(&recorded, shared),
+        Some(Family::Video) => video::handle(&recorded, shared),
         None if recorded.host.is_empty() => Reply::error(400, "missing Host header"),
         None => Reply::error(
             421,

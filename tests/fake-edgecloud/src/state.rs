@@ -93,6 +93,7 @@ struct Inner {
     next_chat: u64,
     next_upload: u64,
     quota_used: HashMap<String, u32>,
+    store: crate::store::Store,
 }
 
 /// Thread-safe state; every method takes the lock briefly and never across an await.
@@ -143,6 +144,11 @@ impl State {
             inner.faults.remove(index);
         }
         Some(kind)
+    }
+
+    /// Runs `f` on the other families' store, under the lock.
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut crate::store::Store) -> T) -> T {
+        f(&mut self.lock().store)
     }
 
     /// A fresh `infr_rqst_…` id.

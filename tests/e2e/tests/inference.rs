@@ -1,0 +1,191 @@
+//! The dedicated inference endpoint, end to end: readiness through the warm-up pattern (404, 502, 200)
+//! with both probes, models, chat, the endpoint only from host config, bad arguments, upstream errors
+//! and dry-run.
+
+mod common;
+mod families;
+
+use common::*;
+use fake_edgecloud::{Fault, FaultKind, RouteMatch};
+use families::*;
+use serde_json::json;
+use theta_host::bindings::ThetaError;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ready_rides_out_404_then_502_then_answers() {
+    let fake = fake_all(|_| {}).await;
+    let rt = runtime(config_all(&fake)).await;
+    let r = invoke(
+        &rt,
+        "theta.inference.ready",
+        json!({"timeout_seconds": 5, "interval_seconds": 0.05}),
+    )
+    .await;
+    let r = r.ok().clone();
+    assert_eq!(r["ready"], true, "{r}");
+    assert_eq!(r["statuses"], json!([404, 502, 200]));
+    assert_eq!(r["path"], "/v1/models");
+    // The host injected the endpoint's bearer token.
+    let last = fake
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|q| q.host == ENDPOINT_HOST)
+        .unwrap();
+    assert_eq!(
+        last.header("authorization"),
+        Some(format!("Bearer {ENDPOINT_TOKEN}").as_str())
+    );
+    // The gradio probe reads /config.
+    let g = invoke(
+        &rt,
+        "theta.inference.ready",
+        json!({"probe": "gradio", "timeout_seconds": 1}),
+    )
+    .await;
+    assert_eq!(g.ok()["path"], "/config");
+    assert_eq!(g.ok()["answer"]["version"], "3.41.2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ready_gives_up_after_its_window_with_what_it_saw() {
+    let fake = fake_all(|c| c.endpoint_warmup = vec![502; 1000]).await;
+    let rt = runtime(config_all(&fake)).await;
+    let r = invoke(
+        &rt,
+        "theta.inference.ready",
+        json!({"timeout_seconds": 0.2, "interval_seconds": 0.05}),
+    )
+    .await;
+    match r.err() {
+        ThetaError::Timeout(m) => assert!(m.contains("502") && m.contains("/v1/models"), "{m}"),
+        other => panic!("{}", theta_host::report::error_text(other)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn models_and_chat() {
+    let fake = fake_all(|c| c.endpoint_warmup = vec![]).await;
+    let rt = runtime(config_all(&fake)).await;
+    let m = invoke(&rt, "theta.inference.models", json!({})).await;
+    assert_eq!(m.ok()[0]["id"], "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B");
+    let c = invoke(
+        &rt,
+        "theta.inference.chat",
+        json!({"messages": [{"role": "user", "content": "ping"}], "max_tokens": 16}),
+    )
+    .await;
+    assert_eq!(c.ok()["content"], "Dedicated answer to: ping", "{}", c.ok());
+    assert_eq!(c.ok()["service"], "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B");
+    let unknown = invoke(
+        &rt,
+        "theta.inference.chat",
+        json!({"messages": [{"role": "user", "content": "x"}], "model": "nope"}),
+    )
+    .await;
+    assert!(
+        matches!(unknown.err(), ThetaError::Upstream(u) if u.status == 404),
+        "{}",
+        unknown.err_json()
+    );
+    // A wrong token: 401 naming the variables to check.
+    fake.inject(Fault::once(
+        RouteMatch::get("/v1/models"),
+        FaultKind::error(401, "Unauthorized"),
+    ));
+    let e = invoke(&rt, "theta.inference.models", json!({})).await;
+    assert!(
+        matches!(e.err(), ThetaError::Upstream(u) if u.status == 401 && u.message.contains("THETA_INFERENCE_AUTH")),
+        "{}",
+        e.err_json()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_endpoint_comes_only_from_host_config() {
+    let fake = fake_all(|c| c.endpoint_warmup = vec![]).await;
+    let rt = runtime(config_all(&fake)).await;
+    for args in [
+        json!({"endpoint": "https://evil.example"}),
+        json!({"url": "https://other.tec-s1.onthetaedgecloud.com"}),
+    ] {
+        let c = invoke(&rt, "theta.inference.models", args).await;
+        assert!(
+            matches!(c.err(), ThetaError::InvalidArgument(a) if a.reason.contains("THETA_INFERENCE_ENDPOINT")),
+            "{}",
+            c.err_json()
+        );
+    }
+    // Not configured: missing-credential naming THETA_INFERENCE_ENDPOINT.
+    let rt = runtime(without(
+        config_all(&fake),
+        theta_host::credentials::Family::DedicatedInference,
+        &["THETA_INFERENCE_ENDPOINT"],
+    ))
+    .await;
+    let c = invoke(&rt, "theta.inference.ready", json!({})).await;
+    assert!(
+        matches!(c.err(), ThetaError::MissingCredential(m) if m.variable == "THETA_INFERENCE_ENDPOINT" && m.hint.contains("theta.auth.capabilities")),
+        "{}",
+        c.err_json()
+    );
+    assert!(!fake.requests().iter().any(|r| r.host.contains("evil")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_arguments_and_dry_run() {
+    let fake = fake_all(|c| c.endpoint_warmup = vec![]).await;
+    let mut cfg = config_all(&fake);
+    cfg.policy.dry_run = true;
+    let rt = runtime(cfg).await;
+    for (name, args, field) in [
+        ("theta.inference.ready", json!({"probe": "grpc"}), "probe"),
+        (
+            "theta.inference.ready",
+            json!({"timeout_seconds": -1}),
+            "timeout_seconds",
+        ),
+        ("theta.inference.chat", json!({"messages": []}), "messages"),
+        (
+            "theta.inference.chat",
+            json!({"messages": [{"role": "robot", "content": "x"}]}),
+            "messages[0].role",
+        ),
+        (
+            "theta.inference.chat",
+            json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}),
+            "max_tokens",
+        ),
+    ] {
+        let c = invoke(&rt, name, args).await;
+        assert!(
+            matches!(c.err(), ThetaError::InvalidArgument(a) if a.field == field),
+            "{name}: {}",
+            c.err_json()
+        );
+    }
+    // Chat is paid: a preview, nothing sent. Reads still work.
+    let c = invoke(
+        &rt,
+        "theta.inference.chat",
+        json!({"messages": [{"role": "user", "content": "x"}], "model": "m"}),
+    )
+    .await;
+    match c.err() {
+        ThetaError::DryRun(p) => {
+            assert_eq!(
+                p.url,
+                format!("https://{ENDPOINT_HOST}/v1/chat/completions")
+            );
+            assert!(!format!("{:?}", p.headers).contains(ENDPOINT_TOKEN));
+        }
+        other => panic!("{}", theta_host::report::error_text(other)),
+    }
+    assert!(fake.requests().iter().all(|r| r.method == "GET"));
+    assert!(
+        invoke(&rt, "theta.inference.models", json!({}))
+            .await
+            .ok()
+            .is_array()
+    );
+}
