@@ -66,7 +66,11 @@ enum Command {
         quiet: bool,
     },
     /// Serve every command as an MCP tool over stdio (Model Context Protocol), under the same policy.
-    Mcp,
+    Mcp {
+        /// Tool names: the command names, or only [A-Za-z0-9_-] for OpenAI / Anthropic tool calling.
+        #[arg(long, value_enum, default_value_t = theta_host::mcp::ToolNames::Exact)]
+        tool_names: theta_host::mcp::ToolNames,
+    },
     /// One cheap call per on-demand service under a budget cap, then a table (see host-harness/src/smoke.rs).
     /// Runs against --test-upstream, or against the real cloud only with --live.
     Smoke {
@@ -229,8 +233,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 0
             })
         }
-        Command::Mcp => {
-            theta_host::mcp::serve_stdio(open(cfg, cli.plugin.clone()).await?).await?;
+        Command::Mcp { tool_names } => {
+            theta_host::mcp::serve_stdio(open(cfg, cli.plugin.clone()).await?, tool_names).await?;
             Ok(0)
         }
         #[cfg(feature = "demo")]

@@ -190,6 +190,15 @@ impl Runtime {
         .await
     }
 
+    /// Whether `tenant` may run `name`: the grant check [`invoke_as`](Self::invoke_as) applies before a
+    /// call (command name and effect; under dry-run a mutating command may run). False for an unknown
+    /// tenant.
+    pub fn is_granted(&self, tenant: &str, name: &str) -> bool {
+        self.sandbox
+            .tenant(tenant)
+            .is_ok_and(|t| self.grant_refusal(t.policy(), name).is_none())
+    }
+
     /// Why `tenant` may not run `name`, if it may not. Commands the plugin does not describe (aliases)
     /// are treated as paid, the strictest class.
     fn grant_refusal(&self, tenant: &TenantPolicy, name: &str) -> Option<String> {

@@ -1,8 +1,10 @@
 //! `theta-host mcp`: every command of the sandboxed plugin as a Model Context Protocol tool, over stdio,
 //! built on `rmcp` (the official Rust MCP SDK).
 //!
-//! - `tools/list`: one tool per command of `describe()`, with the command's JSON Schema and hints from
-//!   its effect ([`tools`]).
+//! - `tools/list`: one tool per command of `describe()` that the host's tenant is granted (the check
+//!   the runtime applies before a call), with the command's JSON Schema and hints from its effect
+//!   ([`tools`]). Tools are named after their commands, or with `--tool-names safe` by names that model
+//!   APIs accept ([`names`]).
 //! - `tools/call`: runs the command in a fresh sandboxed store through [`Runtime::invoke`], under the
 //!   host's policy and tenant (the same flags as `theta-host call`). The official on-demand server's four
 //!   tool names answer in that server's format ([`official`]).
@@ -13,9 +15,12 @@
 //! - Errors are tool results with `isError: true`: `Error: <kind>: <message>` and the error as JSON in
 //!   `structuredContent`. Nothing a call does brings the server down.
 
+pub mod names;
 pub mod official;
 pub mod progress;
 pub mod tools;
+
+pub use names::ToolNames;
 
 use crate::bindings::{CommandInfo, ThetaError};
 use crate::report;
@@ -29,52 +34,122 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-const INSTRUCTIONS: &str = "Theta EdgeCloud (on-demand AI models: chat, image, vision, audio, video) through a sandboxed \
-WebAssembly plugin. Start with list_services; infer runs a model (paid; wait 0 returns a request id to poll with \
-get_request_status); get_upload_url gives presigned upload URLs for file inputs; theta.ondemand.chat chats with an LLM and \
-streams its tokens as progress notifications. Credentials stay in the host; the host may run in dry-run, in which case \
-paid and mutating tools return a preview of the request instead of sending it.";
+/// The server's instructions, naming only the tools offered (`tool` gives a command's tool name if the
+/// tenant may run it).
+fn instructions(tool: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::from(
+        "Theta EdgeCloud (on-demand AI models: chat, image, vision, audio, video) through a sandboxed \
+         WebAssembly plugin.",
+    );
+    if let Some(t) = tool("list_services") {
+        out.push_str(&format!(" Start with {t}."));
+    }
+    if let Some(t) = tool("infer") {
+        out.push_str(&format!(" {t} runs a model (paid"));
+        if let Some(status) = tool("get_request_status") {
+            out.push_str(&format!(
+                "; wait 0 returns a request id to poll with {status}"
+            ));
+        }
+        out.push_str(").");
+    }
+    if let Some(t) = tool("get_upload_url") {
+        out.push_str(&format!(
+            " {t} gives presigned upload URLs for file inputs."
+        ));
+    }
+    if let Some(t) = tool("theta.ondemand.chat") {
+        out.push_str(&format!(
+            " {t} chats with an LLM and streams its tokens as progress notifications."
+        ));
+    }
+    out.push_str(
+        " Only the tools this host's tenant may run are listed. Credentials stay in the host; the host may \
+         run in dry-run, in which case paid and mutating tools return a preview of the request instead of \
+         sending it.",
+    );
+    out
+}
+
+/// One command and its tool.
+struct Entry {
+    command: String,
+    tool: Tool,
+}
 
 /// The MCP server: the runtime and the tools derived from its `describe()`.
 #[derive(Clone)]
 pub struct ThetaMcp {
     runtime: Arc<Runtime>,
-    commands: Arc<Vec<CommandInfo>>,
-    tools: Arc<Vec<Tool>>,
+    /// Every command the plugin describes, granted or not, with its tool.
+    entries: Arc<Vec<Entry>>,
+    instructions: Arc<str>,
 }
 
 impl ThetaMcp {
-    /// Reads the plugin's commands once; the tool list does not change while the server runs.
-    pub async fn new(runtime: Runtime) -> anyhow::Result<Self> {
-        let commands = runtime.describe().await?;
-        let tools = commands.iter().map(tools::tool).collect();
+    /// Reads the plugin's commands once and names their tools; fails if two commands would get the same
+    /// tool name. The tool list does not change while the server runs.
+    pub async fn new(runtime: Runtime, names: ToolNames) -> anyhow::Result<Self> {
+        let commands: Vec<CommandInfo> = runtime.describe().await?;
+        let tool_names = names::tool_names(commands.iter().map(|c| c.name.as_str()), names)?;
+        let entries: Vec<Entry> = commands
+            .iter()
+            .zip(tool_names)
+            .map(|(command, name)| {
+                let mut tool = tools::tool(command);
+                tool.name = name.into();
+                Entry {
+                    command: command.name.clone(),
+                    tool,
+                }
+            })
+            .collect();
+        let tenant = &runtime.config().tenant;
+        let instructions = instructions(|command| {
+            entries
+                .iter()
+                .find(|e| e.command == command && runtime.is_granted(tenant, command))
+                .map(|e| e.tool.name.to_string())
+        });
         Ok(Self {
             runtime: Arc::new(runtime),
-            commands: Arc::new(commands),
-            tools: Arc::new(tools),
+            entries: Arc::new(entries),
+            instructions: instructions.into(),
         })
     }
 
-    pub fn tools(&self) -> &[Tool] {
-        &self.tools
+    /// The entries of the commands the host's tenant may run: the same check the runtime applies
+    /// before a call, so no tool is offered that would be denied.
+    fn offered(&self) -> impl Iterator<Item = &Entry> {
+        let tenant = &self.runtime.config().tenant;
+        self.entries
+            .iter()
+            .filter(move |e| self.runtime.is_granted(tenant, &e.command))
     }
 
-    /// Runs one tool call to its result, or to cancellation.
+    /// The tools offered in `tools/list`.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.offered().map(|e| e.tool.clone()).collect()
+    }
+
+    /// Runs one tool call to its result, or to cancellation. A command the tenant is not granted still
+    /// reaches the runtime, which answers `denied`.
     async fn call(
         &self,
-        name: &str,
+        tool: &str,
         args: Value,
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        if !self.commands.iter().any(|c| c.name == name) {
-            let known: Vec<&str> = self.commands.iter().map(|c| c.name.as_str()).collect();
+        let Some(entry) = self.entries.iter().find(|e| e.tool.name == tool) else {
+            let known: Vec<&str> = self.offered().map(|e| e.tool.name.as_ref()).collect();
             return error_result(&ThetaError::InvalidArgument(
                 crate::bindings::exports::theta::edgecloud::types::InvalidArgument {
                     field: "name".into(),
-                    reason: format!("unknown tool `{name}`; the tools are: {}", known.join(", ")),
+                    reason: format!("unknown tool `{tool}`; the tools are: {}", known.join(", ")),
                 },
             ));
-        }
+        };
+        let name = entry.command.as_str();
         let mut args = args;
         let after = official::adapt_args(name, &mut args);
         let (events, forwarder) = progress::Forwarder::start(
@@ -161,7 +236,7 @@ impl ServerHandler for ThetaMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("theta-host", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+            .with_instructions(self.instructions.as_ref())
     }
 
     async fn list_tools(
@@ -169,11 +244,13 @@ impl ServerHandler for ThetaMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools.to_vec()))
+        Ok(ListToolsResult::with_all_items(self.tools()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools.iter().find(|t| t.name == name).cloned()
+        self.offered()
+            .find(|e| e.tool.name == name)
+            .map(|e| e.tool.clone())
     }
 
     async fn call_tool(
@@ -188,9 +265,13 @@ impl ServerHandler for ThetaMcp {
 
 /// Serves the runtime's commands over stdin/stdout until the client disconnects. Logs go to stderr;
 /// stdout carries only the protocol.
-pub async fn serve_stdio(runtime: Runtime) -> anyhow::Result<()> {
-    let server = ThetaMcp::new(runtime).await?;
-    tracing::info!(tools = server.tools().len(), "MCP server ready on stdio");
+pub async fn serve_stdio(runtime: Runtime, names: ToolNames) -> anyhow::Result<()> {
+    let server = ThetaMcp::new(runtime, names).await?;
+    tracing::info!(
+        tools = server.tools().len(),
+        of = server.entries.len(),
+        "MCP server ready on stdio"
+    );
     let running = server
         .serve(rmcp::transport::stdio())
         .await

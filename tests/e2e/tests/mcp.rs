@@ -78,6 +78,16 @@ struct Server {
 impl Server {
     /// `theta-host [flags] mcp` against the fake, holding the on-demand token in its environment only.
     async fn start(fake: &FakeEdgeCloud, flags: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_with(fake, flags, &[], env).await
+    }
+
+    /// `theta-host [flags] mcp [mcp_flags]`.
+    async fn start_with(
+        fake: &FakeEdgeCloud,
+        flags: &[&str],
+        mcp_flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = std::env::temp_dir().join(format!("theta-mcp-{}-{n}.log", std::process::id()));
@@ -94,7 +104,8 @@ impl Server {
             .arg(plugin_wasm())
             .args(["--test-upstream", &fake.addr().to_string()])
             .args(flags)
-            .arg("mcp");
+            .arg("mcp")
+            .args(mcp_flags);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -102,10 +113,13 @@ impl Server {
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
             .spawn()
             .expect("theta-host mcp starts");
-        let client = Recorder::default()
-            .serve(transport)
-            .await
-            .expect("MCP initialize");
+        let client = match Recorder::default().serve(transport).await {
+            Ok(client) => client,
+            Err(e) => panic!(
+                "MCP initialize: {e}; the server said:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            ),
+        };
         Server { client, log }
     }
 
@@ -552,4 +566,286 @@ async fn dry_run_is_a_tool_error_with_the_request_preview() {
         "nothing was sent"
     );
     server.stop().await;
+}
+
+/// A fresh directory for one test's files.
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("theta-mcp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn is_safe_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn safe_tool_names_are_listed_and_reach_their_commands() {
+    let fake = fake().await;
+    let server = Server::start_with(&fake, &[], &["--tool-names", "safe"], &[]).await;
+    let tools = server.client.list_all_tools().await.expect("tools/list");
+    let rt = common::runtime(common::config_for(&fake)).await;
+    let commands = rt.describe().await.unwrap();
+    assert_eq!(tools.len(), commands.len());
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    for name in &names {
+        assert!(
+            is_safe_tool_name(name),
+            "`{name}` is not ^[a-zA-Z0-9_-]{{1,64}}$"
+        );
+    }
+    // Every command is there under its name with `.` (and anything else) turned into `_`.
+    for c in &commands {
+        let safe: String = c
+            .name
+            .chars()
+            .map(|ch| {
+                if ch.is_ascii_alphanumeric() || ch == '-' {
+                    ch
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        assert!(
+            names.contains(&safe.as_str()),
+            "no tool {safe} for {}",
+            c.name
+        );
+    }
+    assert!(
+        commands.iter().any(|c| c.name.contains('.')),
+        "the plugin has dotted names"
+    );
+    for official in [
+        "list_services",
+        "infer",
+        "get_request_status",
+        "get_upload_url",
+    ] {
+        assert!(names.contains(&official), "{official}");
+    }
+    let chat = tools
+        .iter()
+        .find(|t| t.name == "theta_ondemand_chat")
+        .expect("the chat tool under its safe name");
+    assert!(chat.description.as_deref().unwrap().contains("PAID"));
+    assert!(
+        server
+            .client
+            .peer_info()
+            .and_then(|i| i.instructions.clone())
+            .is_some_and(
+                |i| i.contains("theta_ondemand_chat") && !i.contains("theta.ondemand.chat")
+            ),
+        "the instructions name the safe tool"
+    );
+
+    // A call through the safe name runs `theta.ondemand.chat`: it reaches the chat endpoint and
+    // streams.
+    let (answer, reply) = ok(&server
+        .call(
+            "theta_ondemand_chat",
+            json!({"messages": [{"role": "user", "content": "tell me about blue clouds"}]}),
+        )
+        .await);
+    assert_eq!(reply["streamed"], true, "{reply}");
+    assert!(answer.contains(reply["content"].as_str().unwrap()));
+    assert_eq!(
+        seen(&fake),
+        [("POST".to_owned(), "/infer_request/qwen3".to_owned())],
+        "the chat's one streamed request (qwen3 by default)"
+    );
+    // The official tools keep their names and format.
+    let (listing, _) = ok(&server.call("list_services", json!({})).await);
+    assert!(listing.starts_with("Found "), "{listing}");
+    // The dotted name is not a tool in this mode.
+    let (message, error) = err(&server.call("theta.ondemand.chat", json!({})).await);
+    assert_eq!(error["kind"], "invalid-argument");
+    assert!(message.contains("theta_ondemand_chat"), "{message}");
+    assert_eq!(count(&fake, "POST", "/infer_request"), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenants_server_lists_only_the_granted_tools() {
+    let fake = fake().await;
+    let dir = tempdir("grants");
+    let policy = dir.join("tenants.toml");
+    // Commands by name and by prefix, but only reads: paid and mutating commands are not granted,
+    // even where their names are.
+    let granted_names = ["list_services", "get_request_status", "infer"];
+    std::fs::write(
+        &policy,
+        r#"
+[tenants.reader]
+commands = ["list_services", "get_request_status", "infer", "theta.ondemand.*"]
+effects = ["read"]
+
+[tenants.other]
+commands = ["*"]
+effects = ["read", "mutate", "spend"]
+spend_cap_usd = 1.0
+"#,
+    )
+    .unwrap();
+    let server = Server::start(
+        &fake,
+        &["--tenants", policy.to_str().unwrap(), "--tenant", "reader"],
+        &[],
+    )
+    .await;
+    let tools = server.client.list_all_tools().await.expect("tools/list");
+    let mut listed: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    listed.sort();
+
+    let rt = common::runtime(common::config_for(&fake)).await;
+    let commands = rt.describe().await.unwrap();
+    let mut expected: Vec<String> = commands
+        .iter()
+        .filter(|c| {
+            (granted_names.contains(&c.name.as_str()) || c.name.starts_with("theta.ondemand."))
+                && theta_host::report::effect_label(c.effect) == "read"
+        })
+        .map(|c| c.name.clone())
+        .collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(listed.contains(&"list_services".to_owned()));
+    assert!(listed.contains(&"get_request_status".to_owned()));
+    // `infer` and the chat are paid: named or matched, but not granted.
+    assert!(!listed.contains(&"infer".to_owned()), "{listed:?}");
+    assert!(
+        !listed.contains(&"theta.ondemand.chat".to_owned()),
+        "{listed:?}"
+    );
+    assert!(listed.len() < commands.len());
+
+    // A granted tool runs; an ungranted one is still the runtime's `denied`, and sends nothing.
+    let (listing, _) = ok(&server.call("list_services", json!({})).await);
+    assert!(listing.starts_with("Found "), "{listing}");
+    let (message, error) = err(&server
+        .call(
+            "infer",
+            json!({"service": "flux", "input": {"prompt": "x"}, "wait": 0}),
+        )
+        .await);
+    assert_eq!(error["kind"], "denied");
+    assert!(message.starts_with("Error: denied: "), "{message}");
+    assert!(message.contains("tenant `reader`"), "{message}");
+    let (_, error) = err(&server
+        .call(
+            "theta.ondemand.chat",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await);
+    assert_eq!(error["kind"], "denied");
+    assert_eq!(
+        count(&fake, "POST", "/infer_request"),
+        0,
+        "nothing was sent"
+    );
+    server.stop().await;
+
+    // The other tenant of the same file is offered everything.
+    let server = Server::start(
+        &fake,
+        &["--tenants", policy.to_str().unwrap(), "--tenant", "other"],
+        &[],
+    )
+    .await;
+    let tools = server.client.list_all_tools().await.expect("tools/list");
+    assert_eq!(tools.len(), commands.len());
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_log_has_one_line_per_outbound_request_and_no_token() {
+    let fake = fake().await;
+    let dir = tempdir("audit");
+    let audit = dir.join("audit.jsonl");
+    let policy = dir.join("tenants.toml");
+    std::fs::write(
+        &policy,
+        "[tenants.agent]\ncommands = [\"*\"]\neffects = [\"read\", \"mutate\", \"spend\"]\nspend_cap_usd = 1.0\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        &fake,
+        &[
+            "--tenants",
+            policy.to_str().unwrap(),
+            "--tenant",
+            "agent",
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    let _ = ok(&server.call("list_services", json!({})).await);
+    let (_, request) = ok(&server
+        .call(
+            "infer",
+            json!({"service": "flux", "input": {"prompt": "a green cloud"}, "wait": 0}),
+        )
+        .await);
+    let id = request["id"].as_str().unwrap().to_owned();
+    let _ = ok(&server
+        .call("get_request_status", json!({"request_id": id}))
+        .await);
+    server.stop().await;
+
+    let text = std::fs::read_to_string(&audit).expect("the audit log was written");
+    assert!(!text.contains(TOKEN), "the audit log holds the token");
+    assert!(!text.to_ascii_lowercase().contains("bearer"), "{text}");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each audit line is JSON"))
+        .collect();
+    // One line per request that reached the fake, with the same method and path.
+    let mut sent: Vec<(String, String)> = seen(&fake);
+    let mut audited: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["method"].as_str().unwrap().to_owned(),
+                l["path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    sent.sort();
+    audited.sort();
+    assert_eq!(audited, sent, "{text}");
+    assert!(sent.len() >= 3, "{sent:?}");
+    for line in &lines {
+        assert_eq!(line["tenant"], "agent", "{line}");
+        assert_eq!(line["host"], "ondemand.thetaedgecloud.com", "{line}");
+        assert_eq!(line["decision"], "allowed", "{line}");
+        assert_eq!(line["status"], 200, "{line}");
+    }
+    let commands_of = |method: &str, path: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l["method"] == method && l["path"].as_str().unwrap().starts_with(path))
+            .map(|l| l["command"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(commands_of("GET", "/service/list"), ["list_services"]);
+    assert_eq!(commands_of("POST", "/infer_request/flux"), ["infer"]);
+    assert_eq!(
+        commands_of("GET", &format!("/infer_request/{id}")),
+        ["get_request_status"]
+    );
+    let paid = lines.iter().find(|l| l["method"] == "POST").unwrap();
+    assert!(
+        paid["spend_usd"].as_f64().is_some_and(|usd| usd > 0.0),
+        "{paid}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
