@@ -187,8 +187,21 @@ pub fn description(commands: &[CommandInfo]) -> String {
     if head.len() + full.len() <= MAX_DESCRIPTION {
         return format!("{head}{full}");
     }
-    let short: String = commands.iter().map(|c| line(c, false)).collect();
-    let mut text = format!("{head}{short}");
+    // Too long with every summary: keep every name, and summaries (first sentence) in command order
+    // (on-demand first) while they fit.
+    let short: usize = commands.iter().map(|c| line(c, false).len()).sum();
+    let mut budget = MAX_DESCRIPTION.saturating_sub(head.len() + short);
+    let mut text = String::from(head);
+    for c in commands {
+        text.push_str(&line(c, false));
+        let first = c.summary.split(". ").next().unwrap_or_default();
+        let extra = first.len() + 2;
+        if !first.is_empty() && extra <= budget {
+            budget -= extra;
+            text.push_str(": ");
+            text.push_str(first);
+        }
+    }
     if text.len() > MAX_DESCRIPTION {
         let cut = (0..MAX_DESCRIPTION)
             .rev()
@@ -319,11 +332,11 @@ mod tests {
     }
 
     #[test]
-    fn long_descriptions_drop_summaries_to_stay_under_the_limit() {
+    fn long_descriptions_shorten_summaries_to_stay_under_the_limit() {
         let many: Vec<CommandInfo> = (0..60)
             .map(|i| CommandInfo {
                 name: format!("theta.family.command_{i}"),
-                summary: "A long summary. ".repeat(8),
+                summary: format!("A long summary{}. Second sentence.", " word".repeat(16)),
                 args_schema: "{}".into(),
                 effect: Effect::Spend,
                 credentials: Vec::new(),
@@ -335,7 +348,16 @@ mod tests {
             text.contains("\n- theta.family.command_59 (spend)"),
             "{text}"
         );
-        assert!(!text.contains("A long summary"), "{text}");
+        // Full summaries no longer fit: first sentences for the first commands, bare names after.
+        assert!(!text.contains("Second sentence"), "{text}");
+        assert!(
+            text.contains("\n- theta.family.command_0 (spend): A long summary word"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\n- theta.family.command_59 (spend)"),
+            "{text}"
+        );
     }
 
     #[test]
