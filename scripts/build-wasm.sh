@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the guest components for wasm32-wasip2 with the small, optimised `plugin-release` profile.
 # Output: target/wasm32-wasip2/plugin-release/
-#   theta_plugin.wasm           the plugin (world theta:edgecloud/plugin, wasi:http): theta-host, wasmtime, jco, Wassette
+#   theta_plugin.wasm           the plugin (world theta:edgecloud/plugin, wasi:http): theta-host, wasmtime, jco
+#   theta_plugin_wassette.wasm  theta_plugin.wasm plus its WIT docs (`package-docs`, tools/wit-docs) for Wassette
 #   theta_plugin_ironclaw.wasm  the same commands for IronClaw (world near:agent/sandboxed-tool@0.4.0)
 #   hostile_guest.wasm          a deliberately hostile guest for the host's tests
 # The IronClaw build is the same crate with the `ironclaw` feature. It gets its own target directory
@@ -17,7 +18,11 @@ cargo build --locked --target wasm32-wasip2 --profile plugin-release -p theta-pl
 # Copy to a temporary name, then rename: readers never see a half-written file.
 cp target/ironclaw/wasm32-wasip2/plugin-release/theta_plugin.wasm "$out/.theta_plugin_ironclaw.wasm.tmp"
 mv -f "$out/.theta_plugin_ironclaw.wasm.tmp" "$out/theta_plugin_ironclaw.wasm"
-for f in theta_plugin theta_plugin_ironclaw hostile_guest; do
+# Wassette's tool descriptions are the `///` comments of wit/, read from a `package-docs` section.
+# They go into a copy: jco and `wasm-tools component wit` reject a component that has that section.
+cargo run --locked --release -q -p theta-wit-docs -- --wit wit \
+  "$out/theta_plugin.wasm" "$out/theta_plugin_wassette.wasm"
+for f in theta_plugin theta_plugin_wassette theta_plugin_ironclaw hostile_guest; do
   wasm="$out/$f.wasm"
   printf '%-22s %8d bytes  %s\n' "$f" "$(stat -c %s "$wasm")" "$wasm"
 done
