@@ -87,18 +87,25 @@ fn send(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
     // could fill the pipe with nobody reading it.
     let future = outgoing_handler::handle(outgoing, Some(options))
         .map_err(|e| map_error_code(e, request))?;
-    write_body(body, request.body.as_deref())?;
+    let written = write_body(body, request.body.as_deref());
 
     future.subscribe().block();
     let response = match future.get() {
-        Some(Ok(Ok(response))) => response,
+        // An answer to a request whose body did not go out whole only counts if it is an error
+        // answer (e.g. 413); a success would describe a request that was not sent.
+        Some(Ok(Ok(response))) if written.is_ok() || response.status() >= 400 => response,
+        Some(Ok(Ok(_))) => return Err(written.unwrap_err()),
+        // A host that refuses the request closes the body stream: its reason beats "stream closed".
         Some(Ok(Err(code))) => return Err(map_error_code(code, request)),
         Some(Err(())) => {
             return Err(TransportError::Failed(
                 "the response was already taken".into(),
             ));
         }
-        None => return Err(TransportError::Failed("no response arrived".into())),
+        None => {
+            written?;
+            return Err(TransportError::Failed("no response arrived".into()));
+        }
     };
 
     let status = response.status();
