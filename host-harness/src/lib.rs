@@ -27,4 +27,6 @@ pub mod state;
 pub mod tenant;
 
 pub use config::HostConfig;
+// For embedders that bind the full `plugin` world themselves (see `Runtime::instantiate_raw_as`).
 pub use runtime::{CallOutput, Runtime};
+pub use {wasmtime, wasmtime_wasi, wasmtime_wasi_http};

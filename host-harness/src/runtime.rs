@@ -134,6 +134,26 @@ impl Runtime {
         Ok((store, plugin))
     }
 
+    /// A fresh store and the raw component instance, for embedders that bind a larger world than
+    /// `command-plugin` (e.g. the full `plugin` world's typed interfaces) with their own bindgen.
+    /// The instance's outbound requests go through the same policy hook as every call.
+    pub async fn instantiate_raw_as(
+        &self,
+        tenant: &str,
+        command: &str,
+        events: EventCallback,
+    ) -> anyhow::Result<(Store<CallState>, wasmtime::component::Instance)> {
+        let tenant = self.sandbox.tenant(tenant)?;
+        let mut store = self.sandbox.new_store(tenant, command, events);
+        let instance = self
+            .pre
+            .instance_pre()
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)?;
+        Ok((store, instance))
+    }
+
     /// Every command the plugin offers.
     pub async fn describe(&self) -> anyhow::Result<Vec<crate::bindings::CommandInfo>> {
         let (mut store, plugin) = self.instantiate("describe", Arc::new(|_| {})).await?;

@@ -1,0 +1,171 @@
+//! The typed WIT exports of the full `plugin` world (not just `commands.invoke`): bound with the host's
+//! own wasmtime via bindgen, instantiated by the host (so the same policy hook applies), and called
+//! against the fake EdgeCloud.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::sync::Arc;
+use theta_host::wasmtime;
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "theta:edgecloud/plugin",
+    exports: { default: async },
+    require_store_data_send: true,
+    wasmtime_crate: theta_host::wasmtime,
+    with: {
+        "wasi:io": theta_host::wasmtime_wasi::p2::bindings::io,
+        "wasi:cli": theta_host::wasmtime_wasi::p2::bindings::cli,
+        "wasi:clocks": theta_host::wasmtime_wasi::p2::bindings::clocks,
+        "wasi:http": theta_host::wasmtime_wasi_http::p2::bindings::http,
+    },
+});
+
+use exports::theta::edgecloud::ondemand::{ChatArgs, ChatMessage, InferArgs, ServiceCategory};
+use exports::theta::edgecloud::types::ThetaError;
+
+async fn plugin(
+    rt: &theta_host::Runtime,
+) -> (wasmtime::Store<theta_host::state::CallState>, Plugin) {
+    let (mut store, instance) = rt
+        .instantiate_raw_as("default", "typed", Arc::new(|_| {}))
+        .await
+        .expect("instantiates");
+    let plugin = Plugin::new(&mut store, &instance).expect("exports the full plugin world");
+    (store, plugin)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typed_on_demand_functions_match_invoke() {
+    let fake = fake().await;
+    let rt = runtime(config_for(&fake)).await;
+
+    let (mut store, p) = plugin(&rt).await;
+    let images = p
+        .theta_edgecloud_ondemand()
+        .call_list_services(&mut store, Some(ServiceCategory::Image))
+        .await
+        .unwrap()
+        .expect("list-services");
+    assert!(images.iter().any(|s| s.alias == "flux"), "{images:?}");
+    assert!(
+        images.iter().all(|s| s.category == ServiceCategory::Image),
+        "{images:?}"
+    );
+    // The same catalogue as the by-name command.
+    let by_name = invoke(
+        &rt,
+        "list_services",
+        serde_json::json!({"category": "image"}),
+    )
+    .await;
+    let aliases: Vec<&str> = by_name
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["alias"].as_str().unwrap())
+        .collect();
+    let typed: Vec<&str> = images.iter().map(|s| s.alias.as_str()).collect();
+    assert_eq!(typed, aliases);
+
+    // A fresh instance per call, as the host does.
+    let (mut store, p) = plugin(&rt).await;
+    let done = p
+        .theta_edgecloud_ondemand()
+        .call_infer(
+            &mut store,
+            &InferArgs {
+                service: "flux".into(),
+                input: r#"{"prompt":"a typed kite"}"#.into(),
+                wait: Some(5),
+                prediction: None,
+                variant: None,
+                webhook: None,
+            },
+        )
+        .await
+        .unwrap()
+        .expect("infer");
+    assert_eq!(done.state, "success", "{done:?}");
+    let output: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert!(output.is_object(), "{output}");
+
+    let (mut store, p) = plugin(&rt).await;
+    let reply = p
+        .theta_edgecloud_ondemand()
+        .call_chat(
+            &mut store,
+            &ChatArgs {
+                messages: vec![ChatMessage {
+                    role: "user".into(),
+                    content: "typed hello".into(),
+                }],
+                service: None,
+                variant: None,
+                max_tokens: None,
+                temperature: None,
+                top_p: None,
+                reasoning_effort: None,
+                stream: None,
+                wait: None,
+            },
+        )
+        .await
+        .unwrap()
+        .expect("chat");
+    assert_eq!(reply.service, "qwen3");
+    assert!(reply.streamed);
+    assert!(reply.content.contains("typed hello"), "{reply:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typed_errors_are_the_same_variant() {
+    let fake = fake().await;
+    let rt = runtime(config_for(&fake)).await;
+    let (mut store, p) = plugin(&rt).await;
+    let err = p
+        .theta_edgecloud_ondemand()
+        .call_get_request_status(&mut store, "")
+        .await
+        .unwrap()
+        .expect_err("an empty id is refused");
+    match err {
+        ThetaError::InvalidArgument(a) => assert_eq!(a.field, "request_id", "{a:?}"),
+        other => panic!("expected invalid-argument, got {other:?}"),
+    }
+
+    // Another family without its credential: missing-credential naming the variable.
+    let (mut store, p) = plugin(&rt).await;
+    let err = p
+        .theta_edgecloud_deployments()
+        .call_list_deployments(&mut store, None)
+        .await
+        .unwrap()
+        .expect_err("no controller key or project");
+    match err {
+        ThetaError::MissingCredential(m) => {
+            assert!(m.variable.starts_with("THETA_EC_"), "{m:?}");
+            assert!(m.hint.contains("theta.auth.capabilities"), "{m:?}");
+        }
+        other => panic!("expected missing-credential, got {other:?}"),
+    }
+
+    // The capabilities report, typed: on-demand configured, controller not, no values anywhere.
+    let (mut store, p) = plugin(&rt).await;
+    let caps = p
+        .theta_edgecloud_account()
+        .call_capabilities(&mut store)
+        .await
+        .unwrap();
+    let text = format!("{caps:?}");
+    assert!(!text.contains(TOKEN), "capabilities show a secret");
+    let ondemand = caps
+        .iter()
+        .find(|c| c.family.contains("ondemand") || c.family.contains("on-demand"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(ondemand.configured, "{text}");
+    assert!(caps.iter().any(|c| !c.configured), "{text}");
+}
