@@ -285,6 +285,15 @@ pub const WIT_VERSION: &str = "0.4.0";
 /// Where the generated manifest lives, relative to the repository root.
 pub const MANIFEST_PATH: &str = "hosts/ironclaw/theta.capabilities.json";
 
+/// The secrets IronClaw holds for the plugin, each injected only into its family's hosts.
+const IRONCLAW_SECRETS: [&str; 5] = [
+    "theta_ondemand_api_token",
+    "theta_ec_api_key",
+    "theta_inference_auth_token",
+    "theta_video_sa_id",
+    "theta_video_sa_secret",
+];
+
 /// The `<tool>.capabilities.json` IronClaw installs beside the IronClaw build of the plugin (as
 /// `theta.wasm` + `theta.capabilities.json`), generated from the plugin's own `describe()` and the
 /// IronClaw build's `description()`:
@@ -314,7 +323,10 @@ pub fn capabilities_manifest(
                 "external_write": c.effect != Effect::Read,
                 "spends_money": c.effect == Effect::Spend,
                 "credentials": c.credentials,
-                "secrets": c.credentials.iter().map(|v| v.to_ascii_lowercase()).collect::<Vec<_>>(),
+                "secrets": c.credentials.iter().filter(|v| IRONCLAW_SECRETS.contains(&v.to_ascii_lowercase().as_str())).map(|v| v.to_ascii_lowercase()).collect::<Vec<_>>(),
+                // Non-secret settings (project / org ids): IronClaw gives tools no environment, so
+                // commands that need them report a missing-credential error naming the variable.
+                "settings": c.credentials.iter().filter(|v| !IRONCLAW_SECRETS.contains(&v.to_ascii_lowercase().as_str())).collect::<Vec<_>>(),
                 "parameters": schema_of(c),
             })
         })
@@ -383,13 +395,7 @@ pub fn capabilities_manifest(
             "timeout_secs": 120
         },
         "secrets": {
-            "allowed_names": [
-                "theta_ondemand_api_token",
-                "theta_ec_api_key",
-                "theta_inference_auth_token",
-                "theta_video_sa_id",
-                "theta_video_sa_secret"
-            ]
+            "allowed_names": IRONCLAW_SECRETS
         },
         "auth": {
             "secret_name": "theta_ondemand_api_token",

@@ -84,6 +84,7 @@ fn check_secrets(command: &str, config: &Config) -> Result<(), ThetaError> {
     match info
         .credentials
         .iter()
+        .filter(|v| tool_shim::SECRET_VARIABLES.contains(&v.as_str()))
         .find(|v| !host::secret_exists(&tool_shim::secret_name(v)))
     {
         Some(variable) => Err(tool_shim::missing_secret(variable)),

@@ -213,6 +213,16 @@ pub fn description(commands: &[CommandInfo]) -> String {
     text
 }
 
+/// The credential variables IronClaw holds as secrets and injects per host. The other variables a
+/// command lists (`THETA_EC_PROJECT_ID`, `THETA_ORG_ID`, ...) are settings, not secrets.
+pub const SECRET_VARIABLES: [&str; 5] = [
+    "THETA_ONDEMAND_API_TOKEN",
+    "THETA_EC_API_KEY",
+    "THETA_INFERENCE_AUTH_TOKEN",
+    "THETA_VIDEO_SA_ID",
+    "THETA_VIDEO_SA_SECRET",
+];
+
 /// The IronClaw secret that holds a credential variable: its lower-case name
 /// (`THETA_ONDEMAND_API_TOKEN` → `theta_ondemand_api_token`).
 pub fn secret_name(variable: &str) -> String {
