@@ -309,3 +309,48 @@ fn bad_input_gets_a_clear_error_not_a_panic() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smoke_runs_one_call_per_service_and_stops_at_the_budget() {
+    let fake = fake().await;
+    let dir = tempdir("smoke");
+    // Without --live or a test upstream it refuses to spend.
+    let out = theta_host(&dir)
+        .env("THETA_ONDEMAND_API_TOKEN", TOKEN)
+        .args(["smoke", "--services", "flux"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--live"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A budget that covers the image calls but not the chat after them.
+    let out = theta_host(&dir)
+        .env("THETA_ONDEMAND_API_TOKEN", TOKEN)
+        .args(["--test-upstream", &fake.addr().to_string()])
+        .args([
+            "smoke",
+            "--services",
+            "flux,stable_diffusion_xl_turbo,qwen3",
+            "--max-budget-usd",
+            "0.025",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let rows = stdout_json(&out);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[0]["outcome"], "ok", "{rows:?}");
+    assert_eq!(rows[1]["outcome"], "ok", "{rows:?}");
+    assert_eq!(rows[2]["outcome"], "skipped", "{rows:?}");
+    assert!(rows[1]["total_usd"].as_f64().unwrap() <= 0.025);
+    // The skipped service was never called.
+    assert!(
+        fake.requests().iter().all(|r| !r.path.contains("qwen3")),
+        "a service past the budget was called"
+    );
+}
