@@ -27,7 +27,12 @@ fn row(what: &str, sandbox: String, baseline: String, ratio: f64, target: &str) 
         what: what.into(),
         sandbox,
         baseline,
-        ratio: format!("{ratio:.2}×"),
+        // Small ratios keep two significant digits instead of printing 0.00×.
+        ratio: if ratio < 0.01 {
+            format!("{ratio:.1e}×")
+        } else {
+            format!("{ratio:.2}×")
+        },
         target: target.into(),
     }
 }
