@@ -126,21 +126,6 @@ fn authorize(req: &RecordedRequest, token: &str) -> Result<(), Reply> {
     }
 }
 
-/// The body as a JSON object; an empty body is `{}`.
-fn json_object(req: &RecordedRequest) -> Result<Value, Reply> {
-    if req.body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    match serde_json::from_slice::<Value>(&req.body) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(Reply::error(
-            400,
-            "invalid request body: expected a JSON object",
-        )),
-        Err(e) => Err(Reply::error(400, format!("invalid JSON body: {e}"))),
-    }
-}
-
 fn service_list(req: &RecordedRequest) -> Reply {
     let expand = req
         .query_param("expand")
@@ -233,7 +218,7 @@ fn create(
     from_path: Option<&str>,
 ) -> Result<Reply, Reply> {
     let service = catalogue::find(alias).ok_or_else(service_not_found)?;
-    let body = json_object(req)?;
+    let body = crate::store::json_body(req)?;
     let (prediction_name, prediction) = pick_prediction(req, service, from_path)?;
     let variant = match &body["variant"] {
         Value::Null => None,
@@ -350,7 +335,7 @@ fn list(values: &Value) -> String {
 
 /// `POST /infer_request/chat/completions`: OpenAI body in, bare OpenAI JSON or SSE out.
 fn chat_completions(req: &RecordedRequest, shared: &Shared) -> Result<Reply, Reply> {
-    let body = json_object(req)?;
+    let body = crate::store::json_body(req)?;
     let model = body["model"]
         .as_str()
         .filter(|m| !m.is_empty())
@@ -412,7 +397,7 @@ fn presigned(
 ) -> Result<Reply, Reply> {
     let service = catalogue::find(alias).ok_or_else(service_not_found)?;
     let (prediction_name, prediction) = pick_prediction(req, service, from_path)?;
-    let body = json_object(req)?;
+    let body = crate::store::json_body(req)?;
     let file_fields = catalogue::file_fields(prediction);
     if file_fields.is_empty() {
         return Err(Reply::error(
