@@ -227,14 +227,7 @@ impl wit::Guest for Plugin {
 
     fn chat(args: wit::ChatArgs) -> Result<wit::ChatReply, wit_types::ThetaError> {
         let args = chat::ChatArgs {
-            messages: args
-                .messages
-                .into_iter()
-                .map(|m| chat::ChatMessage {
-                    role: m.role,
-                    content: m.content,
-                })
-                .collect(),
+            messages: typed::chat_messages(args.messages),
             service: args.service,
             variant: args.variant,
             max_tokens: args.max_tokens,
@@ -244,19 +237,7 @@ impl wit::Guest for Plugin {
             stream: args.stream,
             wait: args.wait,
         };
-        let r = with_ctx(|ctx| chat::chat(ctx, args))?;
-        Ok(wit::ChatReply {
-            service: r.service,
-            content: r.content,
-            reasoning: r.reasoning,
-            finish_reason: r.finish_reason,
-            note: r.note,
-            usage: r.usage.map(|u| wit::TokenUsage {
-                prompt_tokens: u.prompt_tokens,
-                completion_tokens: u.completion_tokens,
-            }),
-            streamed: r.streamed,
-        })
+        with_ctx(|ctx| chat::chat(ctx, args)).map(typed::chat_reply)
     }
 }
 

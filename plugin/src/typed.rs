@@ -244,7 +244,18 @@ impl w_dep::Guest for Plugin {
     }
 }
 
-fn chat_reply(r: chat::ChatReply) -> w_od::ChatReply {
+/// WIT chat messages (shared by `ondemand` and `inference`) as the chat command's.
+pub(crate) fn chat_messages(messages: Vec<w_od::ChatMessage>) -> Vec<chat::ChatMessage> {
+    messages
+        .into_iter()
+        .map(|m| chat::ChatMessage {
+            role: m.role,
+            content: m.content,
+        })
+        .collect()
+}
+
+pub(crate) fn chat_reply(r: chat::ChatReply) -> w_od::ChatReply {
     w_od::ChatReply {
         service: r.service,
         content: r.content,
@@ -286,14 +297,7 @@ impl w_inf::Guest for Plugin {
 
     fn chat(args: w_inf::InferenceChatArgs) -> R<w_od::ChatReply> {
         let a = chat::ChatArgs {
-            messages: args
-                .messages
-                .into_iter()
-                .map(|m| chat::ChatMessage {
-                    role: m.role,
-                    content: m.content,
-                })
-                .collect(),
+            messages: chat_messages(args.messages),
             max_tokens: args.max_tokens,
             temperature: args.temperature,
             top_p: args.top_p,
