@@ -55,6 +55,9 @@ fn run(params: &str) -> Result<String, ThetaError> {
     let mut config = Config::load()?;
     config.host_injects_credentials = true;
     config.dry_run |= call.dry_run;
+    if call.project_id.is_some() {
+        config.project_id = call.project_id.clone();
+    }
     if !config.dry_run {
         check_secrets(&call.command, &config)?;
     }

@@ -19,6 +19,9 @@ pub struct ToolCall {
     /// The command's arguments, as a JSON object text.
     pub args_json: String,
     pub dry_run: bool,
+    /// The Theta project for deployment and agent commands: IronClaw gives tools no environment,
+    /// so `THETA_EC_PROJECT_ID` comes with the call. Not a secret.
+    pub project_id: Option<String>,
 }
 
 const USAGE: &str =
@@ -51,6 +54,23 @@ pub fn parse_params(params: &str) -> Result<ToolCall, ThetaError> {
         Some(Value::Bool(b)) => b,
         Some(_) => return Err(ThetaError::invalid("dry_run", "must be true or false")),
     };
+    let project_id = match object.remove("project_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id))
+            if !id.is_empty()
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            Some(id)
+        }
+        Some(_) => {
+            return Err(ThetaError::invalid(
+                "project_id",
+                "must be a project id such as prj_abc123 (letters, digits, _ and -)",
+            ));
+        }
+    };
     let args = match object.remove("args") {
         Some(Value::Object(map)) => {
             if let Some(extra) = object.keys().next() {
@@ -75,6 +95,7 @@ pub fn parse_params(params: &str) -> Result<ToolCall, ThetaError> {
         command,
         args_json: Value::Object(args).to_string(),
         dry_run,
+        project_id,
     })
 }
 
@@ -144,6 +165,18 @@ pub fn params_schema(commands: &[CommandInfo]) -> Value {
                         (
                             "description",
                             "The command's arguments; each command's schema is in `allOf`.".into(),
+                        ),
+                    ]),
+                ),
+                (
+                    "project_id",
+                    object(vec![
+                        ("type", "string".into()),
+                        ("pattern", "^[A-Za-z0-9_-]+$".into()),
+                        (
+                            "description",
+                            "Theta project id (prj_…) for theta.deployments.* and theta.ai.agent.* commands."
+                                .into(),
                         ),
                     ]),
                 ),

@@ -4,6 +4,7 @@
 //! generated from the plugin itself and must stay in sync.
 
 mod common;
+mod families;
 
 use common::*;
 use serde_json::{Value, json};
@@ -411,4 +412,47 @@ async fn ironclaw_capabilities_manifest_is_in_sync_with_describe() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_project_id_comes_with_the_call_since_ironclaw_gives_no_environment() {
+    let fake = families::fake_all(|_| {}).await;
+    // The controller key is an IronClaw secret; the project id is not configured anywhere.
+    let mut cfg = families::config_all(&fake);
+    cfg.passthrough.retain(|(k, _)| k != "THETA_EC_PROJECT_ID");
+    let rt = ironclaw(cfg);
+
+    let missing = execute(&rt, json!({"command": "theta.deployments.list"})).await;
+    assert_eq!(
+        missing.err()["kind"],
+        "missing-credential",
+        "{}",
+        missing.err()
+    );
+    assert_eq!(missing.err()["variable"], "THETA_EC_PROJECT_ID");
+
+    let listed = execute(
+        &rt,
+        json!({"command": "theta.deployments.list", "project_id": fake_edgecloud::PROJECT_ID}),
+    )
+    .await;
+    assert!(listed.ok()["deployments"].is_array(), "{}", listed.ok());
+    let seen = fake.requests();
+    let list = seen
+        .iter()
+        .find(|r| r.host == "controller.thetaedgecloud.com")
+        .expect("the list reached the controller");
+    assert!(
+        list.query.contains(fake_edgecloud::PROJECT_ID),
+        "{}",
+        list.query
+    );
+
+    let bad = execute(
+        &rt,
+        json!({"command": "theta.deployments.list", "project_id": "prj/../x"}),
+    )
+    .await;
+    assert_eq!(bad.err()["kind"], "invalid-argument", "{}", bad.err());
+    assert_eq!(bad.err()["field"], "project_id");
 }
