@@ -31,6 +31,9 @@ pub struct Runtime {
     load: LoadReport,
 }
 
+/// How long a call waits for one of its tenant's call slots before it is refused.
+const SLOT_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
 impl Runtime {
     /// Loads the component at `wasm_path` (any component of the `plugin` world) for one tenant
     /// (`config.tenant`) with every command granted and the config's limits.
@@ -190,7 +193,9 @@ impl Runtime {
         if let Some(refusal) = self.grant_refusal(policy, name) {
             return Ok(Err(ThetaError::Denied(refusal)));
         }
-        let Ok(_permit) = tenant.calls.try_acquire() else {
+        // A short grace before refusing: a call that was just cancelled or just finished may still
+        // be releasing its slot (an MCP client sends its next request right after the cancel).
+        let Ok(Ok(_permit)) = tokio::time::timeout(SLOT_GRACE, tenant.calls.acquire()).await else {
             return Ok(Err(ThetaError::Denied(format!(
                 "tenant `{}` already has {} calls running, its limit; retry when one finishes",
                 policy.name, policy.max_concurrent_calls
