@@ -286,18 +286,6 @@ async fn a_runaway_tenant_does_not_break_other_tenants() {
         );
         served += 1;
     }
-    // While the spinner runs, its tenant's single call slot is taken.
-    if !spinner.is_finished() {
-        let second = rt
-            .invoke_as("runaway", "env", "{}", Arc::new(|_| {}))
-            .await
-            .expect("host survives");
-        if !spinner.is_finished() {
-            let refused = second.expect_err("a second concurrent call of a one-call tenant");
-            let text = theta_host::report::error_text(&refused);
-            assert!(text.contains("calls running"), "{text}");
-        }
-    }
     let err = spinner.await.unwrap().expect_err("the spinner is stopped");
     assert!(format!("{err:#}").contains("CPU budget"), "{err:#}");
     let err = match bomb.await.unwrap() {
@@ -346,4 +334,40 @@ async fn a_tenant_cannot_run_more_calls_at_once_than_granted() {
         fetch_as(&rt, "single", list()).await.unwrap()["status"],
         200
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_cannot_make_more_requests_than_its_limit() {
+    use fake_edgecloud::{Fault, FaultKind, RouteMatch};
+    // The plugin retries 409 "no instances" (2 retries by default): the host lets only 2 requests out.
+    let fake = fake().await;
+    fake.inject(Fault::always(
+        RouteMatch::post("/infer_request/flux"),
+        FaultKind::no_instances(),
+    ));
+    let mut cfg = config_for(&fake);
+    cfg.limits.max_requests = 2;
+    cfg.passthrough
+        .push(("THETA_HTTP_RETRY_BACKOFF_MS".into(), "25".into()));
+    let rt = runtime(cfg).await;
+    let out = invoke(
+        &rt,
+        "infer",
+        json!({"service": "flux", "input": {"prompt": "x"}}),
+    )
+    .await;
+    let err = out.err_json();
+    assert!(
+        err.to_string().contains("the most one call may make"),
+        "{err}"
+    );
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count(),
+        2,
+        "the host let more requests out than the call's limit"
+    );
+    assert!(audit_text(&rt).contains("\"decision\":\"limit\""));
 }
