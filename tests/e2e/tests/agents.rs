@@ -144,12 +144,7 @@ async fn bad_arguments_upstream_errors_and_missing_credentials() {
             "document_id",
         ),
     ] {
-        let c = invoke(&rt, name, args).await;
-        assert!(
-            matches!(c.err(), ThetaError::InvalidArgument(a) if a.field == field),
-            "{name}: {}",
-            c.err_json()
-        );
+        assert_invalid_argument(&rt, name, args, field).await;
     }
     assert!(fake.requests().is_empty());
     let c = invoke(

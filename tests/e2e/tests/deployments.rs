@@ -320,12 +320,7 @@ async fn bad_arguments_are_refused_before_anything_is_sent() {
         ),
         ("theta.deployments.list", json!({"bogus": 1}), "bogus"),
     ] {
-        let c = invoke(&rt, name, args).await;
-        assert!(
-            matches!(c.err(), ThetaError::InvalidArgument(a) if a.field == field),
-            "{name}: {}",
-            c.err_json()
-        );
+        assert_invalid_argument(&rt, name, args, field).await;
     }
     assert!(seen_on(&fake, CTL).is_empty());
 }

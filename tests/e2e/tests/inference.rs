@@ -157,12 +157,7 @@ async fn bad_arguments_and_dry_run() {
             "max_tokens",
         ),
     ] {
-        let c = invoke(&rt, name, args).await;
-        assert!(
-            matches!(c.err(), ThetaError::InvalidArgument(a) if a.field == field),
-            "{name}: {}",
-            c.err_json()
-        );
+        assert_invalid_argument(&rt, name, args, field).await;
     }
     // Chat is paid: a preview, nothing sent. Reads still work.
     let c = invoke(

@@ -165,12 +165,7 @@ async fn bad_arguments_upstream_errors_and_missing_credentials() {
         ),
         ("theta.video.list", json!({"number": 500}), "number"),
     ] {
-        let c = invoke(&rt, name, args).await;
-        assert!(
-            matches!(c.err(), ThetaError::InvalidArgument(a) if a.field == field),
-            "{name}: {}",
-            c.err_json()
-        );
+        assert_invalid_argument(&rt, name, args, field).await;
     }
     assert!(fake.requests().is_empty());
     let c = invoke(

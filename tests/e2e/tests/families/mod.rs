@@ -2,10 +2,11 @@
 //! credentials, and a host holding them (the guest sees names and non-secret settings only).
 #![allow(dead_code)]
 
-use crate::common::{TOKEN, config_for, fake_with};
+use crate::common::{TOKEN, config_for, fake_with, invoke};
 use fake_edgecloud::{FakeConfig, FakeEdgeCloud, ORG_ID, PROJECT_ID};
-use theta_host::HostConfig;
+use theta_host::bindings::ThetaError;
 use theta_host::credentials::{Credential, Family, Injection, Secret};
+use theta_host::{HostConfig, Runtime};
 
 pub const EC_KEY: &str = "e2e-controller-key-0123456789";
 pub const VIDEO_ID: &str = "srvacc_e2e00000000000000001";
@@ -95,4 +96,19 @@ pub fn seen_on(fake: &FakeEdgeCloud, host: &str) -> Vec<(String, String)> {
         .filter(|r| r.host == host)
         .map(|r| (r.method, r.path))
         .collect()
+}
+
+/// `name` with `args` is refused as an invalid argument naming `field` (tables of bad arguments).
+pub async fn assert_invalid_argument(
+    rt: &Runtime,
+    name: &str,
+    args: serde_json::Value,
+    field: &str,
+) {
+    let c = invoke(rt, name, args).await;
+    assert!(
+        matches!(c.err(), ThetaError::InvalidArgument(a) if a.field == field),
+        "{name}: {}",
+        c.err_json()
+    );
 }
