@@ -2,9 +2,7 @@
 //! against the fake EdgeCloud: initialize, tools/list, calls in the official server's format, progress
 //! notifications, cancellation that stops the guest, and errors as `isError` tool results.
 
-mod common;
-
-use common::{TOKEN, fake, plugin_wasm, seen};
+use crate::common::{TOKEN, fake, plugin_wasm, seen};
 use fake_edgecloud::{FakeEdgeCloud, Fault, FaultKind, RouteMatch};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, ProgressNotificationParam, Request,
@@ -216,7 +214,7 @@ async fn initialize_and_every_command_is_a_tool_with_schema_and_hints() {
 
     let tools = server.client.list_all_tools().await.expect("tools/list");
     // The same commands the plugin describes in-process.
-    let rt = common::runtime(common::config_for(&fake)).await;
+    let rt = crate::common::runtime(crate::common::config_for(&fake)).await;
     let commands = rt.describe().await.unwrap();
     assert_eq!(tools.len(), commands.len());
     for official in [
@@ -588,7 +586,7 @@ async fn safe_tool_names_are_listed_and_reach_their_commands() {
     let fake = fake().await;
     let server = Server::start_with(&fake, &[], &["--tool-names", "safe"], &[]).await;
     let tools = server.client.list_all_tools().await.expect("tools/list");
-    let rt = common::runtime(common::config_for(&fake)).await;
+    let rt = crate::common::runtime(crate::common::config_for(&fake)).await;
     let commands = rt.describe().await.unwrap();
     assert_eq!(tools.len(), commands.len());
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
@@ -703,7 +701,7 @@ spend_cap_usd = 1.0
     let mut listed: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
     listed.sort();
 
-    let rt = common::runtime(common::config_for(&fake)).await;
+    let rt = crate::common::runtime(crate::common::config_for(&fake)).await;
     let commands = rt.describe().await.unwrap();
     let mut expected: Vec<String> = commands
         .iter()

@@ -2,9 +2,7 @@
 //! own wasmtime via bindgen, instantiated by the host (so the same policy hook applies), and called
 //! against the fake EdgeCloud.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::sync::Arc;
 use theta_host::wasmtime;

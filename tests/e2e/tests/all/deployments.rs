@@ -2,12 +2,9 @@
 //! probe (singular vs plural), VM fallback with its reason, validateDisposable (always deletes), bad
 //! arguments, upstream errors, missing credentials and dry-run.
 
-mod common;
-mod families;
-
-use common::*;
+use crate::common::*;
+use crate::families::*;
 use fake_edgecloud::{Fault, FaultKind, RouteMatch, RouteShape};
-use families::*;
 use serde_json::{Value, json};
 use theta_host::bindings::ThetaError;
 use theta_host::credentials::Family;

@@ -1,9 +1,7 @@
 //! A hostile component in the real host: every escape attempt is refused by the host, and the test
 //! asserts which refusal came back and that nothing reached the (fake) network.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fake_edgecloud::{Fault, FaultKind, RouteMatch};
 use serde_json::{Value, json};
 use std::collections::HashMap;

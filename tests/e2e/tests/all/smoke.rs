@@ -1,9 +1,7 @@
 //! `theta-host smoke` against the fake: one cheap call per service, polled to the end, stopping before
 //! the budget cap would be passed, with a table.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::sync::Arc;
 use std::time::Duration;
 use theta_host::smoke::{SmokeOptions, run, table};

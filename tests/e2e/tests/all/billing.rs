@@ -1,12 +1,9 @@
 //! Billing and auth, end to end: the org balance, the balance snapshot (a number, or a clear error when
 //! the answer has none), and theta.auth.capabilities (names only, never values), per family.
 
-mod common;
-mod families;
-
-use common::*;
+use crate::common::*;
+use crate::families::*;
 use fake_edgecloud::{Fault, FaultKind, RouteMatch};
-use families::*;
 use serde_json::{Value, json};
 use theta_host::bindings::ThetaError;
 use theta_host::credentials::Family;

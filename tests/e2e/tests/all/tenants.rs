@@ -2,9 +2,7 @@
 //! and isolation of a runaway tenant — all enforced in the host against the hostile guest, which sends
 //! whatever it likes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use theta_host::Runtime;

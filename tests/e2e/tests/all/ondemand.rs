@@ -1,9 +1,7 @@
 //! Every on-demand command, end to end: the built plugin in the real host against the fake EdgeCloud,
 //! success and failure paths, retries, timeouts, SSE across arbitrary chunk splits, dry-run.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fake_edgecloud::{FakeConfig, Fault, FaultKind, RouteMatch};
 use serde_json::{Value, json};
 use std::time::Duration;

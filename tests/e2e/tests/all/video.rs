@@ -1,12 +1,9 @@
 //! The Theta Video API, end to end: upload slot → transcode → poll through created/processing/success,
 //! list, streams and ingestors, bad arguments, upstream errors, missing credentials, dry-run.
 
-mod common;
-mod families;
-
-use common::*;
+use crate::common::*;
+use crate::families::*;
 use fake_edgecloud::{Fault, FaultKind, RouteMatch};
-use families::*;
 use serde_json::json;
 use theta_host::bindings::ThetaError;
 use theta_host::credentials::Family;

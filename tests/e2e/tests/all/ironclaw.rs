@@ -3,10 +3,7 @@
 //! `wasi:http`, against the fake EdgeCloud. Also: the committed IronClaw capabilities manifest is
 //! generated from the plugin itself and must stay in sync.
 
-mod common;
-mod families;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -416,9 +413,9 @@ async fn ironclaw_capabilities_manifest_is_in_sync_with_describe() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_project_id_comes_with_the_call_since_ironclaw_gives_no_environment() {
-    let fake = families::fake_all(|_| {}).await;
+    let fake = crate::families::fake_all(|_| {}).await;
     // The controller key is an IronClaw secret; the project id is not configured anywhere.
-    let mut cfg = families::config_all(&fake);
+    let mut cfg = crate::families::config_all(&fake);
     cfg.passthrough.retain(|(k, _)| k != "THETA_EC_PROJECT_ID");
     let rt = ironclaw(cfg);
 

@@ -2,12 +2,9 @@
 //! with both probes, models, chat, the endpoint only from host config, bad arguments, upstream errors
 //! and dry-run.
 
-mod common;
-mod families;
-
-use common::*;
+use crate::common::*;
+use crate::families::*;
 use fake_edgecloud::{Fault, FaultKind, RouteMatch};
-use families::*;
 use serde_json::json;
 use theta_host::bindings::ThetaError;
 

@@ -3,8 +3,6 @@
 //! the main artifact carries none, so that jco and `wasm-tools component wit` (wit-component's
 //! decoder, which rejects the section in a component) keep working on it.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use theta_host::{HostConfig, Runtime};
 use theta_wit_docs::wit_parser::{PackageMetadata, Resolve, WorldItem, decoding};
@@ -65,7 +63,7 @@ fn read(path: &Path) -> Vec<u8> {
 #[test]
 fn wassette_copy_has_the_wit_docs_where_wassette_reads_them() {
     let wasm = read(&wassette_wasm());
-    let main = read(&common::plugin_wasm());
+    let main = read(&crate::common::plugin_wasm());
     assert!(
         wasm.starts_with(&main),
         "theta_plugin_wassette.wasm is not theta_plugin.wasm plus a section: rerun scripts/build-wasm.sh"
@@ -120,7 +118,7 @@ fn wassette_copy_has_the_wit_docs_where_wassette_reads_them() {
 
 #[test]
 fn main_artifact_has_no_package_docs_and_stays_decodable() {
-    let main = read(&common::plugin_wasm());
+    let main = read(&crate::common::plugin_wasm());
     assert!(
         theta_wit_docs::package_docs_sections(&main)
             .unwrap()
@@ -142,7 +140,7 @@ async fn wassette_copy_loads_and_runs_in_wasmtime() {
     let with_docs = Runtime::new(HostConfig::empty(), &wassette_wasm())
         .await
         .expect("wasmtime loads theta_plugin_wassette.wasm");
-    let plain = Runtime::new(HostConfig::empty(), &common::plugin_wasm())
+    let plain = Runtime::new(HostConfig::empty(), &crate::common::plugin_wasm())
         .await
         .expect("plugin loads");
     let commands = with_docs.describe().await.expect("describe() runs");

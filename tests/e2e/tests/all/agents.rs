@@ -1,12 +1,9 @@
 //! AI agents and their knowledge documents, end to end: create/get/update/list, multipart documents
 //! whose content is a given string, bad arguments, upstream errors, missing credentials, dry-run.
 
-mod common;
-mod families;
-
-use common::*;
+use crate::common::*;
+use crate::families::*;
 use fake_edgecloud::{Fault, FaultKind, RouteMatch};
-use families::*;
 use serde_json::{Value, json};
 use theta_host::bindings::ThetaError;
 use theta_host::credentials::Family;

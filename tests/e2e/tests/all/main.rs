@@ -1,0 +1,19 @@
+//! Every end-to-end test in one binary (one link of wasmtime instead of one per file, as wasmtime's
+//! own `tests/all` does): one module per area, sharing `common` and `families`.
+
+mod common;
+mod families;
+
+mod agents;
+mod billing;
+mod deployments;
+mod hostile_guest;
+mod inference;
+mod ironclaw;
+mod mcp;
+mod ondemand;
+mod smoke;
+mod tenants;
+mod typed;
+mod video;
+mod wasm_docs;
