@@ -115,6 +115,7 @@ suite_tests!(
     lease_intent_is_cap_bound_and_failed_gives_back,
     schema_too_new_is_refused,
     describe_never_shows_a_password,
+    concurrent_first_opens_migrate_once,
     throughput,
 );
 
@@ -713,6 +714,42 @@ mod suite {
                 }
             }
         }
+    }
+
+    /// Several hosts opening a fresh store at once: migrations run exactly once, all handles work.
+    pub async fn concurrent_first_opens_migrate_once(loc: Loc) {
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let url = loc.url.clone();
+                tokio::spawn(async move { SpendStore::open(&url).await })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for o in opens {
+            stores.push(o.await.unwrap().unwrap());
+        }
+        for (i, s) in stores.iter().enumerate() {
+            s.reserve("t", 10, 1_000, "x", &format!("h{i}"))
+                .await
+                .unwrap();
+        }
+        assert_eq!(stores[0].totals("t").await.unwrap().open_count, 4);
+        let versions: i64 = match &loc.kind {
+            Kind::Sqlite(path) => rusqlite::Connection::open(path)
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
+                .unwrap(),
+            Kind::Postgres { base_url, schema } => pg_client(base_url)
+                .await
+                .query_one(
+                    &format!("SELECT COUNT(*) FROM {schema}.schema_version"),
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0),
+        };
+        assert_eq!(versions, theta_spend_store::SCHEMA_VERSION);
     }
 
     /// Prints reserve+settle pairs per second (no timed assertion).
