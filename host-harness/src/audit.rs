@@ -1,5 +1,7 @@
-//! The audit trail: one JSON line per outbound request and per refusal. Never a secret: records hold
-//! the method, host and path (no query string, which could carry tokens), the decision and the counts.
+//! The audit trail: JSON lines, one per refusal, and two per request that leaves the host: `sent`,
+//! written before the request goes out, and its outcome (`ok`, `upstream-error`, `abandoned`,
+//! `timeout`, `error`) with the same `call_id` and `request`. Never a secret: query values under
+//! secret-looking keys are redacted, and configured credentials are scrubbed from every text.
 
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
@@ -14,11 +16,19 @@ pub struct AuditRecord {
     pub tenant: String,
     pub command: String,
     pub call_id: u64,
+    /// The request's number within its call (1, 2, ...): links `sent` to its outcome.
+    pub request: u32,
     pub method: String,
     pub host: String,
     pub path: String,
+    /// The query string, with the values of secret-looking keys redacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     /// allowed, denied, dry-run, missing-credential, limit, error
     pub decision: String,
+    /// For allowed requests: sent, then ok, upstream-error, abandoned, timeout or error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effect: Option<crate::policy::Effect>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -30,6 +40,41 @@ pub struct AuditRecord {
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// `query` with the value of every key that could carry a secret replaced by `[redacted]`.
+pub fn redact_query(query: &str) -> String {
+    const SECRET_KEYS: [&str; 10] = [
+        "token",
+        "key",
+        "secret",
+        "signature",
+        "sig",
+        "password",
+        "auth",
+        "credential",
+        "session",
+        "x-amz-",
+    ];
+    query
+        .split('&')
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let lower = key.to_ascii_lowercase();
+            let shown_key = crate::text::for_terminal(key);
+            if SECRET_KEYS.iter().any(|s| lower.contains(s)) && !value.is_empty() {
+                format!("{shown_key}=[redacted]")
+            } else if pair.contains('=') {
+                format!("{shown_key}={}", crate::text::for_terminal(value))
+            } else {
+                shown_key
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+        .chars()
+        .take(1024)
+        .collect()
 }
 
 pub fn now_ms() -> u128 {
@@ -70,15 +115,30 @@ impl AuditSink {
 
     pub fn record(&self, record: AuditRecord) {
         let line = serde_json::to_string(&record).unwrap_or_default();
+        // One write(2) per line on an O_APPEND file: a `sent` line is in the kernel before the
+        // request leaves, so it survives a kill -9 of the host (not a power cut: the spend store is
+        // the durable record of money).
         tracing::debug!(target: "theta_host::audit", "{line}");
         if let Some(file) = &self.file {
             let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = writeln!(f, "{line}") {
+            let written = f.write_all(format!("{line}\n").as_bytes());
+            if let Err(e) = written {
                 tracing::error!("could not write the audit trail: {e}");
             }
         }
         if let Some(mem) = &self.memory {
             mem.lock().unwrap_or_else(|p| p.into_inner()).push(record);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secret_query_values_are_redacted() {
+        assert_eq!(
+            super::redact_query("orgID=o1&api_key=abc&X-Amz-Signature=zz&wait=3&flag"),
+            "orgID=o1&api_key=[redacted]&X-Amz-Signature=[redacted]&wait=3&flag"
+        );
     }
 }

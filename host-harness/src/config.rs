@@ -53,6 +53,8 @@ pub struct HostConfig {
     pub tenant: String,
     /// Use the pooling allocator with this many pre-reserved instance slots.
     pub pooling_instances: Option<u32>,
+    /// `THETA_STORE_URL`: the spend store when no tenants file names one.
+    pub store: Option<String>,
 }
 
 impl HostConfig {
@@ -64,6 +66,7 @@ impl HostConfig {
                 allowlist: Allowlist::theta_default(),
                 dry_run: false,
                 inference_host: None,
+                ondemand_host: None,
             },
             limits: CallLimits::default(),
             upstream: Upstream::Real,
@@ -74,6 +77,7 @@ impl HostConfig {
             passthrough: Vec::new(),
             tenant: "default".into(),
             pooling_instances: None,
+            store: None,
         }
     }
 
@@ -118,6 +122,27 @@ impl HostConfig {
                 })?;
                 if var == "THETA_INFERENCE_ENDPOINT" {
                     cfg.policy.inference_host = Some(target.host);
+                    continue;
+                }
+                // An on-demand base URL override: its host becomes the on-demand family (its
+                // credential, routes and prices), so it must not be a host of another family, and
+                // the plugin's paths must stay the route table's paths (no prefix).
+                let known = crate::policy::KnownHosts::default();
+                match crate::policy::classify::api_for_host(&target.host, known) {
+                    None => cfg.policy.ondemand_host = Some(target.host.clone()),
+                    Some(crate::policy::Api::OnDemand) => {}
+                    Some(other) => bail!(
+                        "{var} names {}, a host of the {} API, not an on-demand host: point it at ondemand.thetaedgecloud.com or another on-demand host",
+                        target.host,
+                        other.family().label()
+                    ),
+                }
+                if !matches!(uri.path(), "" | "/") {
+                    bail!(
+                        "{var} has the path `{}`: the host's route table matches Theta's own paths, so give only the scheme and host (https://{})",
+                        uri.path(),
+                        target.host
+                    );
                 }
             }
         }
@@ -134,6 +159,7 @@ impl HostConfig {
                 format!("THETA_HOST_POOLING_INSTANCES must be a positive integer, got `{n}`")
             })?);
         }
+        cfg.store = get("THETA_STORE_URL").filter(|v| !v.trim().is_empty());
         cfg.audit_log = get("THETA_AUDIT_LOG")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);

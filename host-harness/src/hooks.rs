@@ -8,28 +8,30 @@ use crate::limits::CallLimits;
 use crate::net::OutboundClient;
 use crate::net::body::GuardedBody;
 use crate::net::client::{OutBody, SendError};
-use crate::policy::{self, Effect, OutboundPolicy, Refusal};
+use crate::policy::{self, Effect, OutboundPolicy, Price, Refusal};
+use crate::spend::{CallFacts, Hold};
 use crate::tenant::TenantPolicy;
-use crate::tenant::ledger::{Reservation, SpendLedger};
 use crate::tenant::pricing::PriceTable;
 use crate::tenant::rate::RateLimiter;
+use crate::tenant::store::StoreHandle;
+use bytes::Bytes;
 use http::{HeaderValue, header};
 use http_body_util::BodyExt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime_wasi_http::{
     Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiHttpHooks,
 };
 
-/// What every call of one host shares: credentials, the keep-alive client, prices, the spend ledger and
+/// What every call of one host shares: credentials, the keep-alive client, prices, the spend store and
 /// the audit trail.
 pub struct SharedOutbound {
     pub credentials: Credentials,
     pub client: OutboundClient,
     pub audit: AuditSink,
     pub prices: PriceTable,
-    pub ledger: SpendLedger,
+    pub store: StoreHandle,
 }
 
 /// What one tenant's calls share: its policy and its request-rate bucket.
@@ -43,9 +45,16 @@ pub struct TenantOutbound {
 #[derive(Clone, Debug)]
 pub struct CallContext {
     pub tenant: String,
+    /// The canonical command the call runs (the host's name for it, never an alias).
     pub command: String,
     pub call_id: u64,
+    /// `host:pid#call`: names the call in the spend store (slot holder, disposable lease owner).
+    pub holder: String,
 }
+
+/// Refusals one call may collect before the host stops it: a plugin that keeps knocking is hostile
+/// or broken, and each refusal is an audit line.
+pub const MAX_REFUSALS_PER_CALL: u32 = 32;
 
 /// One call's view of the outbound boundary: every request the call makes goes through
 /// [`CallOutbound::send`], whichever guest interface it came from (`wasi:http`, or a host `http-request`).
@@ -55,6 +64,12 @@ pub struct CallOutbound {
     call: Arc<CallContext>,
     limits: CallLimits,
     requests: AtomicU32,
+    refusals: AtomicU32,
+    /// Set once the call collected too many refusals; the sandbox stops the call at its next tick.
+    stopped: AtomicBool,
+    /// Endpoints of deployments this call created: the only `*.onthetaedgecloud.com` hosts it may
+    /// reach besides the configured dedicated endpoint.
+    own_deployments: Mutex<Vec<String>>,
 }
 
 impl CallOutbound {
@@ -70,6 +85,9 @@ impl CallOutbound {
             call: Arc::new(call),
             limits,
             requests: AtomicU32::new(0),
+            refusals: AtomicU32::new(0),
+            stopped: AtomicBool::new(false),
+            own_deployments: Mutex::new(Vec::new()),
         }
     }
 
@@ -80,17 +98,7 @@ impl CallOutbound {
         options: Option<RequestOptions>,
     ) -> Result<http::Response<wasmtime_wasi_http::WasiBody>, HttpError> {
         let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
-        send(
-            &self.shared,
-            &self.tenant,
-            &self.call,
-            &self.limits,
-            n,
-            request,
-            options,
-        )
-        .await
-        .map(|(response, ())| response)
+        send(self, n, request, options).await
     }
 
     /// Whether the host holds a credential for this family (names only ever leave the host).
@@ -99,6 +107,32 @@ impl CallOutbound {
             .credentials
             .configured_variables()
             .contains(&variable)
+    }
+
+    /// Why the host stopped this call, once it has.
+    pub fn stop_reason(&self) -> Option<String> {
+        self.stopped.load(Ordering::SeqCst).then(|| {
+            format!(
+                "the plugin made {MAX_REFUSALS_PER_CALL} requests the host refused; the call was stopped"
+            )
+        })
+    }
+
+    fn own_deployments(&self) -> Vec<String> {
+        self.own_deployments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn learn_deployment_host(&self, host: String) {
+        let mut hosts = self
+            .own_deployments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
     }
 }
 
@@ -130,6 +164,15 @@ type SendFuture = Box<
 >;
 
 impl WasiHttpHooks for PolicyHooks {
+    // An outgoing body holds at most two chunks on the host (one buffered, one in flight).
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        1
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        crate::limits::BODY_CHUNK_SIZE
+    }
+
     fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
         Arc::new(|name| {
             wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
@@ -155,14 +198,15 @@ impl WasiHttpHooks for PolicyHooks {
 }
 
 async fn send(
-    shared: &SharedOutbound,
-    tenant: &TenantOutbound,
-    call: &Arc<CallContext>,
-    limits: &CallLimits,
+    out: &CallOutbound,
     request_number: u32,
     request: http::Request<wasmtime_wasi_http::WasiBody>,
     options: Option<RequestOptions>,
-) -> Result<(http::Response<wasmtime_wasi_http::WasiBody>, ()), HttpError> {
+) -> Result<http::Response<wasmtime_wasi_http::WasiBody>, HttpError> {
+    let shared = &*out.shared;
+    let tenant = &*out.tenant;
+    let call = &out.call;
+    let limits = &out.limits;
     let started = Instant::now();
     let method = request.method().clone();
     let uri = request.uri().clone();
@@ -171,10 +215,15 @@ async fn send(
         tenant: call.tenant.clone(),
         command: call.command.clone(),
         call_id: call.call_id,
+        request: request_number,
         method: method.to_string(),
         host: uri.host().unwrap_or("").to_ascii_lowercase(),
-        path: uri.path().chars().take(512).collect(),
+        path: crate::text::for_terminal(&uri.path().chars().take(512).collect::<String>()),
+        query: uri
+            .query()
+            .map(|q| shared.credentials.scrub(&crate::audit::redact_query(q))),
         decision: String::new(),
+        outcome: None,
         effect: None,
         status: None,
         bytes_in: 0,
@@ -183,15 +232,35 @@ async fn send(
         reason: None,
     };
     let refuse = |refusal: Refusal| {
-        shared.audit.record(AuditRecord {
-            decision: refusal.decision().into(),
-            reason: Some(shared.credentials.scrub(&refusal.to_string())),
-            duration_ms: started.elapsed().as_millis() as u64,
-            ..audit_base.clone()
-        });
+        let n = out.refusals.fetch_add(1, Ordering::SeqCst) + 1;
+        // Past the bound, one summary line and a stopped call instead of a line per attempt.
+        if n < MAX_REFUSALS_PER_CALL {
+            shared.audit.record(AuditRecord {
+                decision: refusal.decision().into(),
+                reason: Some(shared.credentials.scrub(&refusal.to_string())),
+                duration_ms: started.elapsed().as_millis() as u64,
+                ..audit_base.clone()
+            });
+        } else if n == MAX_REFUSALS_PER_CALL {
+            out.stopped.store(true, Ordering::SeqCst);
+            shared.audit.record(AuditRecord {
+                decision: "limit".into(),
+                reason: Some(format!(
+                    "{MAX_REFUSALS_PER_CALL} refused requests in this call (the last: {}); the call is stopped and further attempts are not logged one by one",
+                    shared.credentials.scrub(&refusal.to_string())
+                )),
+                duration_ms: started.elapsed().as_millis() as u64,
+                ..audit_base.clone()
+            });
+        }
         HttpError::InternalError(Some(refusal.to_string()))
     };
 
+    if out.stopped.load(Ordering::SeqCst) {
+        return Err(refuse(Refusal::Limit(
+            out.stop_reason().unwrap_or_default(),
+        )));
+    }
     if request_number > limits.max_requests {
         return Err(refuse(Refusal::Limit(format!(
             "this call already made {} requests, the most one call may make",
@@ -200,61 +269,118 @@ async fn send(
     }
     let approved = tenant
         .policy
-        .check(&method, &uri, |family| {
-            shared.credentials.get(family).is_some()
-        })
+        .check(
+            &method,
+            &uri,
+            &call.command,
+            &out.own_deployments(),
+            |family| shared.credentials.get(family).is_some(),
+        )
         .map_err(refuse)?;
-    let effect = approved.class.effect;
+    let route = approved.route;
+    let effect = route.effect;
     if !tenant.tenant.grants.allows_effect(effect) {
         return Err(refuse(Refusal::Denied(format!(
             "tenant `{}` is not granted {} requests ({method} {})",
             tenant.tenant.name,
-            effect_name(effect),
-            uri.path()
+            effect.name(),
+            audit_base.path
         ))));
     }
-    if let Some(rate) = &tenant.rate
-        && let Err(wait) = rate.try_acquire()
-    {
-        return Err(refuse(Refusal::Limit(format!(
-            "tenant `{}` is over its request rate of {} per minute; retry in {wait:.1} s",
-            tenant.tenant.name,
-            tenant.tenant.requests_per_minute.unwrap_or(0)
-        ))));
+    if let Some(per_minute) = tenant.tenant.requests_per_minute {
+        // Kept in the spend store when the tenant's limits are shared across processes.
+        let taken = if tenant.tenant.shared_limits {
+            match shared.store.get().await {
+                Ok(store) => store
+                    .take_request(&tenant.tenant.name, per_minute)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        } else {
+            Ok(tenant
+                .rate
+                .as_ref()
+                .map_or(Ok(()), RateLimiter::try_acquire))
+        };
+        match taken {
+            Ok(Ok(())) => {}
+            Ok(Err(wait)) => {
+                return Err(refuse(Refusal::Limit(format!(
+                    "tenant `{}` is over its request rate of {per_minute} per minute; retry in {wait:.1} s",
+                    tenant.tenant.name
+                ))));
+            }
+            Err(e) => {
+                return Err(refuse(Refusal::Limit(format!(
+                    "the request-rate limit cannot be checked ({e}); refusing"
+                ))));
+            }
+        }
     }
-    // Paid requests are reserved in the ledger (on disk) before anything is sent.
-    let reservation = if effect == Effect::Spend {
-        let estimate = shared.prices.estimate(uri.path());
-        let what = format!("{method} {}{}", approved.target.host, uri.path());
-        Some(
-            shared
-                .ledger
-                .reserve(
-                    &tenant.tenant.name,
-                    estimate,
-                    tenant.tenant.spend_cap_micros,
-                    &what,
-                )
-                .map_err(|e| refuse(Refusal::Limit(e.to_string())))?,
+
+    let (parts, body) = request.into_parts();
+    // Bodies the price depends on, and every paid body, are read whole before anything is sent: the
+    // size limit is reported as a limit (never a transport fault), and the price is read from what
+    // will actually be sent.
+    let (buffered, body) = if effect == Effect::Spend || route.price != Price::Free {
+        match read_body(body, limits.max_request_bytes).await {
+            Ok(bytes) => (Some(bytes), None),
+            Err(BodyRead::TooLarge(seen)) => {
+                return Err(refuse(Refusal::Limit(format!(
+                    "the request body is larger than this call's request-size limit of {} bytes (at least {seen} bytes); nothing was sent",
+                    limits.max_request_bytes
+                ))));
+            }
+            Err(BodyRead::Failed(e)) => return Err(e),
+        }
+    } else {
+        (None, Some(body))
+    };
+    let mut body_json: Option<serde_json::Value> = buffered
+        .as_ref()
+        .and_then(|b| serde_json::from_slice(b).ok());
+
+    // Paid requests hold their price in the spend store (deployments: a lease) before anything is
+    // sent; over the cap, or without a usable store, nothing is sent.
+    let hold = if effect == Effect::Spend {
+        let facts = CallFacts {
+            tenant: &tenant.tenant,
+            command: &call.command,
+            holder: &call.holder,
+            what: format!("{method} {}{}", approved.target.host, audit_base.path),
+        };
+        let before = body_json.clone();
+        let hold = crate::spend::hold(
+            &shared.store,
+            &shared.prices,
+            facts,
+            &approved,
+            &method,
+            &mut body_json,
         )
+        .await
+        .map_err(|why| refuse(Refusal::Limit(why)))?;
+        Some((hold, before != body_json))
     } else {
         None
     };
-    let settle = |r: &Option<Reservation>, ran: bool| {
-        if let Some(r) = r {
-            if ran {
-                shared.ledger.settle(r)
-            } else {
-                shared.ledger.release(r)
-            }
-        }
+    // The host tagged the body (a deployment's lease annotation): send what it holds.
+    let buffered = match (&hold, body_json.as_ref()) {
+        (Some((_, true)), Some(v)) => Some(Bytes::from(serde_json::to_vec(v).unwrap_or_default())),
+        _ => buffered,
     };
+    let hold = hold.map(|(h, _)| h);
 
-    // Rebuild the request for the wire: the guest's headers minus anything credential-like, plus the
-    // family's credential, sent to the approved target only.
-    let (parts, body) = request.into_parts();
+    // Rebuild the request for the wire: the guest's headers minus anything credential-like or
+    // meaning-changing, plus the family's credential, sent to the approved target only.
     let mut headers = parts.headers;
-    for name in policy::GUEST_FORBIDDEN_HEADERS {
+    let strip: Vec<http::HeaderName> = headers
+        .keys()
+        .filter(|name| policy::header_forbidden(name))
+        .cloned()
+        .collect();
+    for name in strip {
         headers.remove(name);
     }
     let host_header = match approved.target.port {
@@ -265,10 +391,18 @@ async fn send(
         header::HOST,
         HeaderValue::from_str(&host_header).map_err(|_| HttpError::HttpRequestUriInvalid)?,
     );
-    if let Some(credential) = shared.credentials.get(approved.class.family) {
+    if let Some(credential) = shared.credentials.get(approved.family()) {
         inject(&mut headers, &credential.injection)?;
     }
-    let body: OutBody = GuardedBody::request(body, limits.max_request_bytes).boxed_unsync();
+    let body: OutBody = match (buffered, body) {
+        (Some(bytes), _) => http_body_util::Full::new(bytes)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+        (None, Some(body)) => GuardedBody::request(body, limits.max_request_bytes).boxed_unsync(),
+        (None, None) => http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    };
     let mut wire = http::Request::new(body);
     *wire.method_mut() = method.clone();
     *wire.uri_mut() = shared.client.wire_uri(&uri);
@@ -285,34 +419,51 @@ async fn send(
         .unwrap_or(cap)
         .min(cap);
 
+    // Intent first: the line is on disk before the request leaves, and the guard completes it as
+    // `abandoned` if the guest drops the response future.
+    let sent = AuditRecord {
+        decision: "allowed".into(),
+        outcome: Some("sent".into()),
+        effect: Some(effect),
+        spend_usd: hold
+            .as_ref()
+            .map(|h| crate::tenant::pricing::micros_to_usd(h.micros())),
+        ..audit_base.clone()
+    };
+    shared.audit.record(sent.clone());
+    let mut in_flight = InFlight {
+        shared,
+        record: Some(sent),
+        hold,
+        started,
+    };
+
     let response = match tokio::time::timeout(first_byte, shared.client.send(wire)).await {
         Err(_) => {
             // It may have run upstream: keep the reservation.
-            settle(&reservation, true);
-            shared.audit.record(AuditRecord {
-                decision: "error".into(),
-                effect: Some(approved.class.effect),
-                reason: Some(format!("no response within {}", fmt_duration(first_byte))),
-                duration_ms: started.elapsed().as_millis() as u64,
-                ..audit_base
-            });
+            in_flight
+                .finish(
+                    "timeout",
+                    true,
+                    Some(format!("no response within {}", fmt_duration(first_byte))),
+                )
+                .await;
             return Err(HttpError::ConnectionReadTimeout);
         }
         Ok(Err(SendError::NonPublic(why))) => {
-            settle(&reservation, false);
+            in_flight.finish("refused", false, Some(why.clone())).await;
             return Err(refuse(Refusal::Denied(why)));
         }
         Ok(Err(SendError::Transport(e))) => {
             // Refused connections and failed lookups never reached Theta; anything else may have.
             let never_sent = matches!(e, HttpError::ConnectionRefused | HttpError::DnsError { .. });
-            settle(&reservation, !never_sent);
-            shared.audit.record(AuditRecord {
-                decision: "error".into(),
-                effect: Some(approved.class.effect),
-                reason: Some(shared.credentials.scrub(&e.to_string())),
-                duration_ms: started.elapsed().as_millis() as u64,
-                ..audit_base
-            });
+            in_flight
+                .finish(
+                    "error",
+                    !never_sent,
+                    Some(shared.credentials.scrub(&e.to_string())),
+                )
+                .await;
             return Err(e);
         }
         Ok(Ok(response)) => response,
@@ -320,35 +471,191 @@ async fn send(
 
     let status = response.status().as_u16();
     // 4xx (incl. 409 no instances, 429 rate limited) means Theta did not run it: give the money back.
-    settle(&reservation, !(400..500).contains(&status));
-    let audit = shared.audit.clone();
-    let charged = reservation
-        .as_ref()
-        .filter(|_| !(400..500).contains(&status))
-        .map(|r| crate::tenant::pricing::micros_to_usd(r.micros));
-    let record = AuditRecord {
-        decision: "allowed".into(),
-        effect: Some(effect),
-        status: Some(status),
-        spend_usd: charged,
-        ..audit_base
-    };
-    let response = response.map(|body| {
-        GuardedBody::response(body, limits.max_response_bytes, Some(between_bytes))
-            .on_finish(Box::new(move |bytes, clean| {
-                audit.record(AuditRecord {
-                    bytes_in: bytes,
-                    duration_ms: started.elapsed().as_millis() as u64,
-                    reason: (!clean).then(|| "response body not read to the end".to_owned()),
-                    ..record
-                });
-            }))
+    let accepted = !(400..500).contains(&status);
+    let (record, hold) = in_flight.take_response(status, accepted);
+    // A create's answer is read whole: it names the deployment (lease) and its endpoint, which
+    // becomes reachable for the rest of the call.
+    let reads_answer = route.price == Price::DeploymentHours && (200..300).contains(&status);
+    let (parts, body) = response.into_parts();
+    let body: wasmtime_wasi_http::WasiBody = if reads_answer {
+        let bytes = match read_body(body, limits.max_response_bytes).await {
+            Ok(bytes) => bytes,
+            Err(BodyRead::TooLarge(_)) => {
+                if let Some(h) = hold {
+                    h.finish(true).await;
+                }
+                return Err(HttpError::HttpResponseBodySize(Some(
+                    limits.max_response_bytes,
+                )));
+            }
+            Err(BodyRead::Failed(e)) => {
+                if let Some(h) = hold {
+                    h.finish(true).await;
+                }
+                return Err(e);
+            }
+        };
+        let answer = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        if let Some(host) = answer
+            .as_ref()
+            .and_then(crate::policy::classify::deployment_endpoint_host)
+            .filter(|h| tenant.policy.allowlist.allows_host(h))
+        {
+            out.learn_deployment_host(host);
+        }
+        if let Some(h) = hold {
+            h.answered(status, answer.as_ref()).await;
+        }
+        http_body_util::Full::new(bytes)
+            .map_err(|never| match never {})
             .boxed_unsync()
-    });
-    Ok((response, ()))
+    } else {
+        if let Some(h) = hold {
+            h.answered(status, None).await;
+        }
+        body.map_err(HttpError::from).boxed_unsync()
+    };
+    // A deployment deleted through the host ends its lease.
+    if method == http::Method::DELETE
+        && approved.api == policy::Api::Controller
+        && ((200..300).contains(&status) || status == 404)
+        && let [noun, shard, suffix] = approved.segments.as_slice()
+        && noun.starts_with("deployment")
+    {
+        crate::janitor::end_lease_by_identity(&shared.store, &tenant.tenant.name, shard, suffix)
+            .await;
+    }
+    let audit = shared.audit.clone();
+    let body = GuardedBody::response(body, limits.max_response_bytes, Some(between_bytes))
+        .on_finish(Box::new(move |bytes, clean| {
+            let outcome = match (clean, (200..400).contains(&status)) {
+                (false, _) => "abandoned",
+                (true, true) => "ok",
+                (true, false) => "upstream-error",
+            };
+            audit.record(AuditRecord {
+                outcome: Some(outcome.into()),
+                bytes_in: bytes,
+                duration_ms: started.elapsed().as_millis() as u64,
+                reason: (!clean).then(|| "response body not read to the end".to_owned()),
+                ..record
+            });
+        }))
+        .boxed_unsync();
+    Ok(http::Response::from_parts(parts, body))
 }
 
-fn inject(headers: &mut http::HeaderMap, injection: &Injection) -> Result<(), HttpError> {
+/// A request that left the host and has no outcome yet. Dropped unfinished (the guest abandoned the
+/// response future), it records `abandoned` and keeps the money held: the request may have run.
+struct InFlight<'a> {
+    shared: &'a SharedOutbound,
+    record: Option<AuditRecord>,
+    hold: Option<Hold>,
+    started: Instant,
+}
+
+impl InFlight<'_> {
+    async fn finish(&mut self, outcome: &str, ran: bool, reason: Option<String>) {
+        if let Some(h) = self.hold.take() {
+            h.finish(ran).await;
+        }
+        self.record_outcome(outcome, ran, reason);
+    }
+
+    fn record_outcome(&mut self, outcome: &str, ran: bool, reason: Option<String>) {
+        if let Some(record) = self.record.take() {
+            self.shared.audit.record(AuditRecord {
+                decision: if outcome == "refused" {
+                    "denied".into()
+                } else {
+                    record.decision.clone()
+                },
+                outcome: Some(outcome.into()),
+                spend_usd: record.spend_usd.filter(|_| ran),
+                duration_ms: self.started.elapsed().as_millis() as u64,
+                reason,
+                ..record
+            });
+        }
+    }
+
+    /// The response arrived: hand the record (for the response body) and the hold to the caller.
+    fn take_response(&mut self, status: u16, accepted: bool) -> (AuditRecord, Option<Hold>) {
+        let record = self.record.take().unwrap_or_else(unreachable_record);
+        (
+            AuditRecord {
+                status: Some(status),
+                spend_usd: record.spend_usd.filter(|_| accepted),
+                ..record
+            },
+            self.hold.take(),
+        )
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(h) = self.hold.take() {
+            h.finish_in_background(true);
+        }
+        self.record_outcome(
+            "abandoned",
+            true,
+            Some("the plugin dropped the request before its response arrived".into()),
+        );
+    }
+}
+
+fn unreachable_record() -> AuditRecord {
+    AuditRecord {
+        ts_unix_ms: now_ms(),
+        tenant: String::new(),
+        command: String::new(),
+        call_id: 0,
+        request: 0,
+        method: String::new(),
+        host: String::new(),
+        path: String::new(),
+        query: None,
+        decision: "allowed".into(),
+        outcome: None,
+        effect: None,
+        status: None,
+        bytes_in: 0,
+        spend_usd: None,
+        duration_ms: 0,
+        reason: None,
+    }
+}
+
+enum BodyRead {
+    TooLarge(u64),
+    Failed(HttpError),
+}
+
+/// Reads a body whole, refusing it as soon as it passes `max` bytes.
+async fn read_body<B>(mut body: B, max: u64) -> Result<Bytes, BodyRead>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<HttpError>,
+{
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyRead::Failed(e.into()))?;
+        if let Some(data) = frame.data_ref() {
+            if out.len() as u64 + data.len() as u64 > max {
+                return Err(BodyRead::TooLarge(out.len() as u64 + data.len() as u64));
+            }
+            out.extend_from_slice(data);
+        }
+    }
+    Ok(out.freeze())
+}
+
+pub(crate) fn inject(
+    headers: &mut http::HeaderMap,
+    injection: &Injection,
+) -> Result<(), HttpError> {
     let invalid = |_| {
         HttpError::InternalError(Some(
             "theta-policy denied: a configured credential is not a valid header value".into(),
@@ -387,14 +694,6 @@ fn inject(headers: &mut http::HeaderMap, injection: &Injection) -> Result<(), Ht
         }
     }
     Ok(())
-}
-
-fn effect_name(effect: Effect) -> &'static str {
-    match effect {
-        Effect::Read => "read",
-        Effect::Mutate => "mutating",
-        Effect::Spend => "paid",
-    }
 }
 
 fn fmt_duration(d: Duration) -> String {

@@ -76,27 +76,27 @@ impl IronclawRuntime {
 
     pub async fn schema(&self) -> anyhow::Result<String> {
         let (mut store, tool) = self.instance("schema", std::sync::Arc::new(|_| {})).await?;
-        let wall = self.sandbox.config.limits.wall_clock;
-        bounded(wall, tool.near_agent_tool().call_schema(&mut store)).await
+        let limits = &self.sandbox.config.limits;
+        bounded(limits, tool.near_agent_tool().call_schema(&mut store)).await
     }
 
     pub async fn description(&self) -> anyhow::Result<String> {
         let (mut store, tool) = self
             .instance("description", std::sync::Arc::new(|_| {}))
             .await?;
-        let wall = self.sandbox.config.limits.wall_clock;
-        bounded(wall, tool.near_agent_tool().call_description(&mut store)).await
+        let limits = &self.sandbox.config.limits;
+        bounded(limits, tool.near_agent_tool().call_description(&mut store)).await
     }
 
     pub async fn execute(&self, params: &str, events: EventCallback) -> anyhow::Result<Response> {
         let (mut store, tool) = self.instance("execute", events).await?;
-        let wall = self.sandbox.config.limits.wall_clock;
+        let limits = &self.sandbox.config.limits;
         let request = Request {
             params: params.to_owned(),
             context: None,
         };
         bounded(
-            wall,
+            limits,
             tool.near_agent_tool().call_execute(&mut store, &request),
         )
         .await

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod bindings;
+pub mod cache;
 pub mod config;
 pub mod credentials;
 #[cfg(feature = "demo")]
@@ -15,6 +16,7 @@ pub mod demo;
 pub mod events;
 pub mod hooks;
 pub mod ironclaw;
+pub mod janitor;
 pub mod limits;
 pub mod mcp;
 pub mod net;
@@ -23,8 +25,10 @@ pub mod report;
 pub mod runtime;
 pub mod sandbox;
 pub mod smoke;
+pub mod spend;
 pub mod state;
 pub mod tenant;
+pub mod text;
 
 pub use config::HostConfig;
 // For embedders that bind the full `plugin` world themselves (see `Runtime::instantiate_raw_as`).

@@ -86,6 +86,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compile the plugin for this machine into the on-disk cache, so the first real call starts fast.
+    Precompile,
+    /// Per tenant: spent (settled), reserved (open), cap, and live deployment leases, from the spend
+    /// store (the tenants file's `store`, else THETA_STORE_URL, else the user's default store).
+    Spend {
+        #[arg(long)]
+        json: bool,
+        /// Release an open reservation left by a host that died (operators only; by id).
+        #[arg(long)]
+        release: Option<i64>,
+    },
+    /// One janitor pass: delete deployments whose lease expired, and disposable deployments whose
+    /// call is gone (cron-friendly; `mcp` runs one at start and every minute).
+    Janitor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Which credentials the host has, per family (never their values).
     Auth {
         #[arg(long)]
@@ -158,6 +175,40 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
     };
     match cli.command {
+        Command::Spend { json, release } => {
+            let sandbox = sandbox_for(cfg, cli.tenants.as_deref())?;
+            theta_host::report::spend(&sandbox, json, release).await
+        }
+        Command::Janitor { json } => {
+            let sandbox = sandbox_for(cfg, cli.tenants.as_deref())?;
+            let done = theta_host::janitor::pass(sandbox.shared()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else if done.is_empty() {
+                println!("janitor: no expired lease");
+            } else {
+                for c in &done {
+                    println!(
+                        "janitor: lease {} of `{}` ({}): {} ({})",
+                        c.lease,
+                        c.tenant,
+                        c.deployment.as_deref().unwrap_or("deployment unknown"),
+                        c.outcome,
+                        theta_host::text::for_terminal(&c.detail)
+                    );
+                }
+            }
+            Ok(if done.iter().any(|c| c.outcome == "failed") {
+                2
+            } else {
+                0
+            })
+        }
+        Command::Precompile => {
+            let rt = open(cfg, cli.plugin.clone()).await?;
+            print!("{}", report::load_line(rt.load_report()));
+            Ok(0)
+        }
         Command::Auth { json } => {
             print_auth(&cfg, json);
             Ok(0)
@@ -234,7 +285,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             })
         }
         Command::Mcp { tool_names } => {
-            theta_host::mcp::serve_stdio(open(cfg, cli.plugin.clone()).await?, tool_names).await?;
+            let rt = open(cfg, cli.plugin.clone()).await?;
+            theta_host::janitor::run_in_background(&rt);
+            theta_host::mcp::serve_stdio(rt, tool_names).await?;
             Ok(0)
         }
         #[cfg(feature = "demo")]
@@ -253,7 +306,10 @@ pub fn print_outcome(outcome: theta_host::CallOutput) -> u8 {
             0
         }
         Err(err) => {
-            eprintln!("error: {}", report::error_text(&err));
+            eprintln!(
+                "error: {}",
+                theta_host::text::for_terminal(&report::error_text(&err))
+            );
             println!(
                 "{}",
                 serde_json::to_string_pretty(
@@ -266,18 +322,28 @@ pub fn print_outcome(outcome: theta_host::CallOutput) -> u8 {
     }
 }
 
-/// Streams tokens to stderr as they arrive; progress and logs as tagged lines.
+/// Streams tokens to stderr as they arrive; progress and logs as tagged lines. Guest text is
+/// neutralised: no escape sequence reaches the terminal, and only tokens may start new lines.
 fn stderr_events() -> EventCallback {
+    use theta_host::text::{for_terminal, neutralise};
     Arc::new(|event| {
         let mut err = std::io::stderr().lock();
         let _ = match event {
-            GuestEvent::Token { text } => write!(err, "{text}"),
-            GuestEvent::Reasoning { text } => write!(err, "\x1b[2m{text}\x1b[0m"),
-            GuestEvent::Progress { message, .. } => writeln!(err, "[progress] {message}"),
-            GuestEvent::Log { level, message } => {
-                writeln!(err, "[{}] {message}", level.as_deref().unwrap_or("info"))
+            GuestEvent::Token { text } => write!(err, "{}", neutralise(&text, true)),
+            GuestEvent::Reasoning { text } => {
+                write!(err, "\x1b[2m{}\x1b[0m", neutralise(&text, true))
             }
-            GuestEvent::Stderr(line) => writeln!(err, "[plugin] {line}"),
+            GuestEvent::Progress { message, .. } => {
+                writeln!(err, "[plugin progress] {}", for_terminal(&message))
+            }
+            GuestEvent::Log { level, message } => {
+                let level = match level.as_deref() {
+                    Some(l @ ("error" | "warn" | "info" | "debug")) => l,
+                    _ => "info",
+                };
+                writeln!(err, "[plugin {level}] {}", for_terminal(&message))
+            }
+            GuestEvent::Stderr(line) => writeln!(err, "[plugin] {}", for_terminal(&line)),
         };
         let _ = err.flush();
     })
@@ -298,6 +364,20 @@ fn print_auth(cfg: &HostConfig, json: bool) {
     }
     if cfg.policy.dry_run {
         println!("dry-run is ON: mutating and paid requests are refused at the host");
+    }
+}
+
+/// The host without a plugin (for `spend` and `janitor`): its tenants, store, credentials, client.
+fn sandbox_for(
+    cfg: HostConfig,
+    tenants: Option<&Path>,
+) -> anyhow::Result<theta_host::sandbox::Sandbox> {
+    match tenants {
+        Some(file) => {
+            let policy = theta_host::tenant::file::load(file)?;
+            theta_host::sandbox::Sandbox::from_policy_file(cfg, policy)
+        }
+        None => theta_host::sandbox::Sandbox::single_tenant(cfg),
     }
 }
 

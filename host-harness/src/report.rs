@@ -87,7 +87,8 @@ pub fn command_json(c: &CommandInfo) -> Value {
     json!({
         "name": c.name,
         "summary": c.summary,
-        "effect": effect_label(c.effect),
+        // The host's effect (its route table), not the plugin's claim about itself.
+        "effect": host_effect(&c.name),
         "credentials": c.credentials,
         "args_schema": serde_json::from_str::<Value>(&c.args_schema).unwrap_or(Value::Null),
     })
@@ -105,10 +106,157 @@ pub fn commands_table(commands: &[CommandInfo]) -> String {
     for c in commands {
         out.push_str(&format!(
             "{:<width$}  {:<6}  {}\n",
-            c.name,
-            effect_label(c.effect),
-            c.summary
+            crate::text::for_terminal(&c.name),
+            host_effect(&c.name),
+            crate::text::for_terminal(&c.summary)
         ));
     }
     out
+}
+
+/// One line on how the plugin was loaded (`theta-host precompile`).
+pub fn load_line(load: &crate::cache::LoadReport) -> String {
+    let place = load.cache_file.as_ref().map_or_else(
+        || "no cache directory".to_owned(),
+        |f| f.display().to_string(),
+    );
+    let how = if load.from_cache {
+        "already compiled for this machine; loaded"
+    } else {
+        "compiled"
+    };
+    let rebuilt = load
+        .rejected_cache
+        .as_ref()
+        .map(|why| format!(" (the old cache entry was rebuilt: {why})"))
+        .unwrap_or_default();
+    format!(
+        "{how} in {:.1} ms: {place}{rebuilt}\n",
+        load.load_time.as_secs_f64() * 1e3
+    )
+}
+
+/// A command's effect as the host's route table has it.
+fn host_effect(name: &str) -> &'static str {
+    match crate::policy::routes::command_effect(name) {
+        crate::policy::Effect::Read => "read",
+        crate::policy::Effect::Mutate => "mutate",
+        crate::policy::Effect::Spend => "spend",
+    }
+}
+
+/// `theta-host spend`: per tenant, settled, reserved, cap and live leases; or release one open
+/// reservation (`release`). Exit 0.
+pub async fn spend(
+    sandbox: &crate::sandbox::Sandbox,
+    json_out: bool,
+    release: Option<i64>,
+) -> anyhow::Result<u8> {
+    use crate::tenant::pricing::micros_to_usd;
+    let store = sandbox.store().get().await?;
+    if let Some(id) = release {
+        let released = store.release_by_id(id).await?;
+        println!(
+            "reservation {id}: {}",
+            if released {
+                "released"
+            } else {
+                "was not open (nothing changed)"
+            }
+        );
+        return Ok(0);
+    }
+    let mut names = sandbox.tenant_names();
+    for (t, _) in store.all_totals().await? {
+        if !names.contains(&t) {
+            names.push(t);
+        }
+    }
+    names.sort();
+    let leases = store.leases(None, true).await?;
+    let mut rows = Vec::new();
+    for name in &names {
+        let totals = store.totals(name).await?;
+        let cap = sandbox
+            .tenant(name)
+            .ok()
+            .map(|t| t.policy().spend_cap_micros)
+            .filter(|c| *c != u64::MAX);
+        let live: Vec<Value> = leases
+            .iter()
+            .filter(|l| &l.tenant == name)
+            .map(|l| {
+                json!({
+                    "lease": l.id,
+                    "state": l.state.as_str(),
+                    "deployment": match (&l.shard, &l.suffix) {
+                        (Some(a), Some(b)) => Value::String(format!("{a}/{b}")),
+                        _ => Value::Null,
+                    },
+                    "project": l.project,
+                    "vm_type": l.vm_type,
+                    "hourly_usd": micros_to_usd(l.hourly_micros),
+                    "disposable": l.disposable,
+                    "expires_unix_ms": l.expires_at_unix_ms,
+                })
+            })
+            .collect();
+        rows.push(json!({
+            "tenant": name,
+            "spent_usd": micros_to_usd(totals.settled_micros),
+            "reserved_usd": micros_to_usd(totals.reserved_micros),
+            "open_reservations": totals.open_count,
+            "cap_usd": cap.map(micros_to_usd),
+            "leases": live,
+        }));
+    }
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"store": sandbox.store().describe(), "tenants": rows})
+            )?
+        );
+        return Ok(0);
+    }
+    println!("store: {}", sandbox.store().describe());
+    println!(
+        "{:<24}  {:>10}  {:>10}  {:>10}  LEASES",
+        "TENANT", "SPENT", "RESERVED", "CAP"
+    );
+    for r in &rows {
+        let cap = r["cap_usd"]
+            .as_f64()
+            .map_or("none".to_owned(), |c| format!("${c:.4}"));
+        println!(
+            "{:<24}  {:>10}  {:>10}  {:>10}  {}",
+            crate::text::for_terminal(r["tenant"].as_str().unwrap_or("")),
+            format!("${:.4}", r["spent_usd"].as_f64().unwrap_or(0.0)),
+            format!("${:.4}", r["reserved_usd"].as_f64().unwrap_or(0.0)),
+            cap,
+            r["leases"].as_array().map_or(0, Vec::len)
+        );
+        for l in r["leases"].as_array().into_iter().flatten() {
+            println!(
+                "    lease {} {} {} on {} at ${:.2}/h, expires {}{}",
+                l["lease"],
+                l["state"].as_str().unwrap_or(""),
+                l["deployment"]
+                    .as_str()
+                    .unwrap_or("(deployment not yet known)"),
+                l["vm_type"].as_str().unwrap_or(""),
+                l["hourly_usd"].as_f64().unwrap_or(0.0),
+                l["expires_unix_ms"]
+                    .as_i64()
+                    .map(|ms| format!("in {} s", (ms - crate::audit::now_ms() as i64) / 1000))
+                    .unwrap_or_else(|| "never".into()),
+                if l["disposable"].as_bool() == Some(true) {
+                    " (disposable)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(0)
 }

@@ -6,13 +6,12 @@ use crate::audit::AuditSink;
 use crate::bindings::{CommandPlugin as Plugin, CommandPluginPre as PluginPre, ThetaError};
 use crate::config::HostConfig;
 use crate::events::EventCallback;
-use crate::policy::Effect;
+use crate::policy::routes;
 use crate::sandbox::{Sandbox, bounded};
 use crate::state::CallState;
 use crate::tenant::TenantPolicy;
 use crate::tenant::file::PolicyFile;
 use anyhow::Context;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use wasmtime::Store;
@@ -26,8 +25,6 @@ pub type CallOutput = Result<String, ThetaError>;
 pub struct Runtime {
     sandbox: Sandbox,
     pre: PluginPre<CallState>,
-    /// Each command's effect, from the plugin's own `describe()`, for grant checks before a call.
-    effects: HashMap<String, Effect>,
     load: LoadReport,
 }
 
@@ -47,7 +44,15 @@ impl Runtime {
         wasm_path: &Path,
         file: PolicyFile,
     ) -> anyhow::Result<Self> {
-        Self::on(Sandbox::from_policy_file(config, file)?, wasm_path).await
+        let sandbox = Sandbox::from_policy_file(config, file)?;
+        // Tenants have caps: a store that cannot be opened is a start-up error, not a paid
+        // request refused later.
+        sandbox
+            .store()
+            .get()
+            .await
+            .with_context(|| format!("opening the spend store {}", sandbox.store().describe()))?;
+        Self::on(sandbox, wasm_path).await
     }
 
     async fn on(sandbox: Sandbox, wasm_path: &Path) -> anyhow::Result<Self> {
@@ -72,26 +77,7 @@ impl Runtime {
                     wasm_path.display()
                 )
             })?;
-        let mut rt = Self {
-            sandbox,
-            pre,
-            effects: HashMap::new(),
-            load,
-        };
-        rt.effects = rt
-            .describe()
-            .await?
-            .into_iter()
-            .map(|c| {
-                let effect = match c.effect {
-                    crate::bindings::Effect::Read => Effect::Read,
-                    crate::bindings::Effect::Mutate => Effect::Mutate,
-                    crate::bindings::Effect::Spend => Effect::Spend,
-                };
-                (c.name, effect)
-            })
-            .collect();
-        Ok(rt)
+        Ok(Self { sandbox, pre, load })
     }
 
     pub fn load_report(&self) -> &LoadReport {
@@ -110,8 +96,14 @@ impl Runtime {
         self.sandbox.tenant_names()
     }
 
-    pub fn spent_usd(&self, tenant: &str) -> f64 {
-        self.sandbox.spent_usd(tenant)
+    /// Dollars the spend store counts for `tenant` (settled and open reservations).
+    pub async fn spent_usd(&self, tenant: &str) -> f64 {
+        crate::tenant::pricing::micros_to_usd(self.sandbox.spent_micros(tenant).await)
+    }
+
+    /// Micro-dollars the spend store counts for `tenant` (settled and open reservations).
+    pub async fn spent_micros(&self, tenant: &str) -> u64 {
+        self.sandbox.spent_micros(tenant).await
     }
 
     /// A fresh store and instance for one call of the default tenant. Public so embedders can call the
@@ -132,6 +124,7 @@ impl Runtime {
         events: EventCallback,
     ) -> anyhow::Result<(Store<CallState>, Plugin)> {
         let tenant = self.sandbox.tenant(tenant)?;
+        let command = routes::canonical_command(command).unwrap_or(command);
         let mut store = self.sandbox.new_store(tenant, command, events);
         let plugin = self.pre.instantiate_async(&mut store).await?;
         Ok((store, plugin))
@@ -147,6 +140,7 @@ impl Runtime {
         events: EventCallback,
     ) -> anyhow::Result<(Store<CallState>, wasmtime::component::Instance)> {
         let tenant = self.sandbox.tenant(tenant)?;
+        let command = routes::canonical_command(command).unwrap_or(command);
         let mut store = self.sandbox.new_store(tenant, command, events);
         let instance = self
             .pre
@@ -157,12 +151,31 @@ impl Runtime {
         Ok((store, instance))
     }
 
-    /// Every command the plugin offers.
+    /// Every command the plugin offers that this host knows (its route table decides what a command
+    /// may do; a command it does not know could never make a request). `describe` itself runs with
+    /// no outbound access: no route belongs to it.
     pub async fn describe(&self) -> anyhow::Result<Vec<crate::bindings::CommandInfo>> {
-        let (mut store, plugin) = self.instantiate("describe", Arc::new(|_| {})).await?;
-        let wall = self.sandbox.config.limits.wall_clock;
+        let mut all = self.describe_all().await?;
+        all.retain(|c| {
+            let known = routes::canonical_command(&c.name) == Some(c.name.as_str());
+            if !known {
+                tracing::warn!(
+                    "the plugin offers `{}`, a command this host does not know; it is not offered",
+                    crate::text::for_terminal(&c.name)
+                );
+            }
+            known
+        });
+        Ok(all)
+    }
+
+    /// Everything the plugin's `describe()` reports, known to the host or not.
+    pub async fn describe_all(&self) -> anyhow::Result<Vec<crate::bindings::CommandInfo>> {
+        let (mut store, plugin) = self
+            .instantiate_as(&self.sandbox.config.tenant, DESCRIBE, Arc::new(|_| {}))
+            .await?;
         bounded(
-            wall,
+            &self.sandbox.config.limits,
             plugin.theta_edgecloud_commands().call_describe(&mut store),
         )
         .await
@@ -190,21 +203,36 @@ impl Runtime {
     ) -> anyhow::Result<CallOutput> {
         let tenant = self.sandbox.tenant(tenant_name)?;
         let policy = tenant.policy();
-        if let Some(refusal) = self.grant_refusal(policy, name) {
-            return Ok(Err(ThetaError::Denied(refusal)));
-        }
+        let command = match self.grant_check(policy, name) {
+            Ok(command) => command,
+            Err(refusal) => return Ok(Err(ThetaError::Denied(refusal))),
+        };
+        let call_id = self.sandbox.next_call_id();
+        let holder = self.sandbox.holder(call_id);
+        let owns_leases = OWNS_DISPOSABLE_LEASES.contains(&command);
         // A short grace before refusing: a call that was just cancelled or just finished may still
         // be releasing its slot (an MCP client sends its next request right after the cancel).
-        let Ok(Ok(_permit)) = tokio::time::timeout(SLOT_GRACE, tenant.calls.acquire()).await else {
+        let Some(_permit) = self
+            .sandbox
+            .acquire_call(tenant, &holder, owns_leases, SLOT_GRACE)
+            .await?
+        else {
             return Ok(Err(ThetaError::Denied(format!(
                 "tenant `{}` already has {} calls running, its limit; retry when one finishes",
                 policy.name, policy.max_concurrent_calls
             ))));
         };
-        let mut store = self.sandbox.new_store(tenant, name, events);
+        // Declared after the permit, so it runs first: the call's disposable deployments are
+        // deleted before its slot (which keeps them alive for other hosts' janitors) is released.
+        let _cleanup = owns_leases.then(|| crate::sandbox::DisposableGuard {
+            shared: self.sandbox.shared().clone(),
+            tenant: policy.name.clone(),
+            holder: holder.clone(),
+        });
+        let mut store = self.sandbox.new_store_for(tenant, command, call_id, events);
         let plugin = self.pre.instantiate_async(&mut store).await?;
         bounded(
-            policy.limits.wall_clock,
+            &policy.limits,
             plugin.theta_edgecloud_commands().call_invoke(
                 &mut store,
                 name,
@@ -215,38 +243,65 @@ impl Runtime {
         .await
     }
 
+    /// One janitor pass over the spend store: deletes deployments whose lease expired (and
+    /// disposable ones whose call is gone), auditing each.
+    pub async fn janitor(&self) -> anyhow::Result<Vec<crate::janitor::Cleanup>> {
+        crate::janitor::pass(self.sandbox.shared()).await
+    }
+
+    /// What every call shares (for the janitor and embedders).
+    pub fn shared(&self) -> &Arc<crate::hooks::SharedOutbound> {
+        self.sandbox.shared()
+    }
+
+    /// The spend store (for `theta-host spend` and embedders).
+    pub fn store(&self) -> &crate::tenant::store::StoreHandle {
+        self.sandbox.store()
+    }
+
     /// Whether `tenant` may run `name`: the grant check [`invoke_as`](Self::invoke_as) applies before a
-    /// call (command name and effect; under dry-run a mutating command may run). False for an unknown
-    /// tenant.
+    /// call (command name and the effect of its routes; under dry-run a mutating command may run).
+    /// False for an unknown tenant or command.
     pub fn is_granted(&self, tenant: &str, name: &str) -> bool {
         self.sandbox
             .tenant(tenant)
-            .is_ok_and(|t| self.grant_refusal(t.policy(), name).is_none())
+            .is_ok_and(|t| self.grant_check(t.policy(), name).is_ok())
     }
 
-    /// Why `tenant` may not run `name`, if it may not. Commands the plugin does not describe (aliases)
-    /// are treated as paid, the strictest class.
-    fn grant_refusal(&self, tenant: &TenantPolicy, name: &str) -> Option<String> {
-        if !tenant.grants.allows_command(name) {
-            return Some(format!(
-                "tenant `{}` is not granted the command `{name}`",
-                tenant.name
+    /// The canonical command `name` runs, if `tenant` may run it. Decided from the host's route table,
+    /// never from what the plugin says about itself: an alias needs the grant of what it runs, and a
+    /// command is as strong as its strongest route.
+    fn grant_check(&self, tenant: &TenantPolicy, name: &str) -> Result<&'static str, String> {
+        let Some(command) = routes::canonical_command(name.trim()) else {
+            return Err(format!(
+                "unknown command `{}`: this host runs only the commands of its route table (see `theta-host commands`)",
+                crate::text::for_terminal(&name.chars().take(80).collect::<String>())
             ));
+        };
+        for granted in [name.trim(), command] {
+            if !tenant.grants.allows_command(granted) && !tenant.grants.allows_command(command) {
+                return Err(format!(
+                    "tenant `{}` is not granted the command `{command}`",
+                    tenant.name
+                ));
+            }
         }
-        let effect = self.effects.get(name).copied().unwrap_or(Effect::Spend);
-        // Under dry-run a mutating command may run: the host refuses its requests and the plugin
-        // returns the preview.
+        let effect = routes::command_effect(command);
+        // Under dry-run a mutating or paid command may run: the host refuses its requests and the
+        // plugin returns the preview.
         if !tenant.grants.allows_effect(effect) && !tenant.dry_run {
-            return Some(format!(
-                "tenant `{}` is not granted {} commands (`{name}`)",
+            return Err(format!(
+                "tenant `{}` is not granted {} commands (`{command}`)",
                 tenant.name,
-                match effect {
-                    Effect::Read => "read",
-                    Effect::Mutate => "mutating",
-                    Effect::Spend => "paid",
-                }
+                effect.name()
             ));
         }
-        None
+        Ok(command)
     }
 }
+
+/// Commands whose deployments are disposable: deleted by the host when the call ends.
+const OWNS_DISPOSABLE_LEASES: [&str; 1] = ["theta.deployments.validateDisposable"];
+
+/// The pseudo-command `describe()` runs as: no route belongs to it, so it can send nothing.
+const DESCRIBE: &str = "describe";

@@ -6,23 +6,21 @@ use crate::audit::AuditSink;
 use crate::config::HostConfig;
 use crate::events::EventCallback;
 use crate::hooks::{CallContext, CallOutbound, PolicyHooks, SharedOutbound, TenantOutbound};
-use crate::limits::EpochTicker;
+use crate::limits::{CallLimits, EpochTicker};
 use crate::net::OutboundClient;
 use crate::policy::OutboundPolicy;
 use crate::state::CallState;
 use crate::tenant::TenantPolicy;
 use crate::tenant::file::PolicyFile;
-use crate::tenant::ledger::SpendLedger;
 use crate::tenant::pricing::PriceTable;
 use crate::tenant::rate::RateLimiter;
-use anyhow::{Context, anyhow};
-use sha2::{Digest, Sha256};
+use crate::tenant::store::{CallSlot, StoreHandle, default_location};
+use anyhow::Context;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
@@ -38,6 +36,8 @@ pub enum CallError {
     Trap(String),
     #[error("unknown tenant `{0}`: it is not in the tenant policy file")]
     UnknownTenant(String),
+    #[error("theta-policy limit: {0}")]
+    Stopped(String),
 }
 
 /// One tenant's policy, rate bucket and concurrent-call permits.
@@ -52,13 +52,7 @@ impl Tenant {
     }
 }
 
-/// How the component was loaded, for `--verbose` output and benchmarks.
-#[derive(Clone, Debug)]
-pub struct LoadReport {
-    pub from_cache: bool,
-    pub load_time: Duration,
-    pub cache_file: Option<PathBuf>,
-}
+pub use crate::cache::LoadReport;
 
 pub struct Sandbox {
     pub engine: Engine,
@@ -79,26 +73,22 @@ impl Sandbox {
             config.policy.dry_run,
             config.limits.clone(),
         );
-        Self::new(
-            config,
-            vec![tenant],
-            PriceTable::default(),
-            SpendLedger::in_memory(),
-        )
+        let store = StoreHandle::new(default_location(config.store.as_deref())?);
+        Self::new(config, vec![tenant], PriceTable::default(), store)
     }
 
-    /// The tenants, prices and ledger of a policy file.
+    /// The tenants, prices and spend store of a policy file (the file's `store`, else
+    /// `THETA_STORE_URL`, else the user's default store).
     pub fn from_policy_file(config: HostConfig, file: PolicyFile) -> anyhow::Result<Self> {
-        let ledger = match &file.ledger {
-            Some(path) => SpendLedger::open(path)
-                .with_context(|| format!("opening the spend ledger {}", path.display()))?,
-            None => SpendLedger::in_memory(),
+        let location = match file.store {
+            Some(s) => s,
+            None => default_location(config.store.as_deref())?,
         };
         Self::new(
             config,
             file.tenants.into_values().collect(),
             file.prices,
-            ledger,
+            StoreHandle::new(location),
         )
     }
 
@@ -106,9 +96,16 @@ impl Sandbox {
         mut config: HostConfig,
         tenants: Vec<TenantPolicy>,
         prices: PriceTable,
-        ledger: SpendLedger,
+        store: StoreHandle,
     ) -> anyhow::Result<Self> {
-        let engine = engine(&config)?;
+        // A pooled slot must fit the largest tenant's memory: never lower a tenant's limit silently.
+        let largest_memory = tenants
+            .iter()
+            .map(|t| t.limits.memory_bytes)
+            .chain([config.limits.memory_bytes])
+            .max()
+            .unwrap_or(config.limits.memory_bytes);
+        let engine = engine(&config, largest_memory)?;
         let mut audit = match &config.audit_log {
             Some(path) => AuditSink::to_file(path)
                 .with_context(|| format!("opening the audit log {}", path.display()))?,
@@ -122,7 +119,7 @@ impl Sandbox {
             client: OutboundClient::new(config.upstream.clone(), config.dns_overrides.clone()),
             audit,
             prices,
-            ledger,
+            store,
         });
         let tenants: HashMap<String, Tenant> = tenants
             .into_iter()
@@ -132,6 +129,7 @@ impl Sandbox {
                         allowlist: t.allowlist.clone(),
                         dry_run: t.dry_run || config.policy.dry_run,
                         inference_host: config.policy.inference_host.clone(),
+                        ondemand_host: config.policy.ondemand_host.clone(),
                     },
                     rate: t.requests_per_minute.map(RateLimiter::new),
                     tenant: t,
@@ -181,14 +179,91 @@ impl Sandbox {
         names
     }
 
-    /// Dollars counted as spent by a tenant (open reservations included).
-    pub fn spent_usd(&self, tenant: &str) -> f64 {
-        crate::tenant::pricing::micros_to_usd(self.shared.ledger.spent(tenant))
+    /// The spend store (opened on first use).
+    pub fn store(&self) -> &StoreHandle {
+        &self.shared.store
+    }
+
+    /// What every call of this host shares (credentials, client, audit, prices, store).
+    pub fn shared(&self) -> &Arc<SharedOutbound> {
+        &self.shared
+    }
+
+    /// Micro-dollars the spend store counts for a tenant (settled + open reservations); 0 when the
+    /// store cannot be read (the error is logged).
+    pub async fn spent_micros(&self, tenant: &str) -> u64 {
+        match self.shared.store.get().await {
+            Ok(store) => match store.totals(tenant).await {
+                Ok(t) => t.counted_micros(),
+                Err(e) => {
+                    tracing::error!("reading the spend store: {e}");
+                    0
+                }
+            },
+            Err(e) => {
+                tracing::error!("opening the spend store: {e}");
+                0
+            }
+        }
+    }
+
+    /// Takes one of `tenant`'s call slots, waiting up to `grace`: from the spend store when the
+    /// tenant's limits are shared across processes, else from this process's semaphore. A call that
+    /// may own disposable deployments (`owns_leases`) always holds a store slot too: its leases are
+    /// alive exactly as long as that slot, so no other host's janitor deletes them mid-call.
+    pub async fn acquire_call<'a>(
+        &'a self,
+        tenant: &'a Tenant,
+        holder: &str,
+        owns_leases: bool,
+        grace: Duration,
+    ) -> anyhow::Result<Option<CallPermit<'a>>> {
+        let policy = tenant.policy();
+        let mut permit = CallPermit {
+            local: None,
+            shared: None,
+        };
+        if !policy.shared_limits {
+            permit.local = match tokio::time::timeout(grace, tenant.calls.acquire()).await {
+                Ok(Ok(p)) => Some(p),
+                _ => return Ok(None),
+            };
+            if !owns_leases {
+                return Ok(Some(permit));
+            }
+        }
+        let max = if policy.shared_limits {
+            policy.max_concurrent_calls
+        } else {
+            u32::MAX
+        };
+        let store = self.shared.store.get().await?;
+        // A slot outlives its call by at most this: a host killed mid-call frees it by itself.
+        let ttl = policy.limits.wall_clock + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            if let Some(slot) = store
+                .acquire_call_slot(&policy.name, max, holder, ttl)
+                .await?
+            {
+                permit.shared = Some((store.clone(), slot));
+                return Ok(Some(permit));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A new call id, unique in this process.
+    pub fn next_call_id(&self) -> u64 {
+        self.next_call.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Loads a component, from the on-disk cache of precompiled code when it is there.
     pub fn load(&self, wasm_path: &Path) -> anyhow::Result<(Component, LoadReport)> {
-        load_component(&self.engine, wasm_path, self.config.cache_dir.as_deref())
+        crate::cache::load_component(&self.engine, wasm_path, self.config.cache_dir.as_deref())
     }
 
     /// A fresh store for one call of `tenant`: its own WASI context, hooks, memory limit and CPU budget.
@@ -198,11 +273,28 @@ impl Sandbox {
         command: &str,
         events: EventCallback,
     ) -> Store<CallState> {
+        self.new_store_for(tenant, command, self.next_call_id(), events)
+    }
+
+    /// The holder id of call `call_id` of this process in the spend store.
+    pub fn holder(&self, call_id: u64) -> String {
+        format!("{}#{call_id}", self.shared.store.host_id())
+    }
+
+    /// [`new_store`](Self::new_store) for a call id taken with [`next_call_id`](Self::next_call_id).
+    pub fn new_store_for(
+        &self,
+        tenant: &Tenant,
+        command: &str,
+        call_id: u64,
+        events: EventCallback,
+    ) -> Store<CallState> {
         let limits = &tenant.outbound.tenant.limits;
         let call = CallContext {
             tenant: tenant.outbound.tenant.name.clone(),
             command: command.to_owned(),
-            call_id: self.next_call.fetch_add(1, Ordering::Relaxed),
+            call_id,
+            holder: self.holder(call_id),
         };
         let hooks = PolicyHooks::new(Arc::new(CallOutbound::new(
             self.shared.clone(),
@@ -210,23 +302,15 @@ impl Sandbox {
             call,
             limits.clone(),
         )));
-        let state = CallState::new(
-            &self.guest_env,
-            hooks,
-            limits.memory_bytes,
-            limits.cpu_ticks(),
-            events,
-        );
+        let state = CallState::new(&self.guest_env, hooks, limits, events);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        // Every tick spent in guest code counts against the CPU budget, and yields to other calls.
+        // The guest yields to other calls every tick; the CPU budget is charged by `bounded`
+        // (thread CPU time of every poll). A call the boundary stopped ends at its next tick.
         store.set_epoch_deadline(1);
-        let cpu = limits.cpu;
-        store.epoch_deadline_callback(move |mut ctx| {
-            let s = ctx.data_mut();
-            s.cpu_ticks += 1;
-            if s.cpu_ticks > s.cpu_budget_ticks {
-                return Err(CallError::CpuBudget(cpu).into());
+        store.epoch_deadline_callback(move |ctx| {
+            if let Some(why) = ctx.data().outbound().stop_reason() {
+                return Err(CallError::Stopped(why).into());
             }
             Ok(UpdateDeadline::Yield(1))
         });
@@ -234,10 +318,63 @@ impl Sandbox {
     }
 }
 
+/// A held call slot (this process's, the store's, or both); released when dropped.
+pub struct CallPermit<'a> {
+    local: Option<tokio::sync::SemaphorePermit<'a>>,
+    shared: Option<(crate::tenant::store::SpendStore, CallSlot)>,
+}
+
+impl Drop for CallPermit<'_> {
+    fn drop(&mut self) {
+        if let Some((store, slot)) = self.shared.take() {
+            // Released in the background; a slot whose release is lost expires with its TTL.
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    if let Err(e) = store.release_call_slot(&slot).await {
+                        tracing::warn!("releasing a call slot: {e}");
+                    }
+                });
+            }
+        }
+        self.local.take();
+    }
+}
+
+/// Deletes a call's disposable deployments when the call ends, however it ends (finished, failed,
+/// timed out, or dropped by a cancel): the cleanup is spawned from `drop`.
+pub struct DisposableGuard {
+    pub shared: Arc<SharedOutbound>,
+    pub tenant: String,
+    pub holder: String,
+}
+
+impl Drop for DisposableGuard {
+    fn drop(&mut self) {
+        let (shared, tenant, holder) = (
+            self.shared.clone(),
+            std::mem::take(&mut self.tenant),
+            std::mem::take(&mut self.holder),
+        );
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                for c in crate::janitor::end_of_call(&shared, &tenant, &holder).await {
+                    tracing::info!(
+                        "janitor: lease {} ({}) {}: {}",
+                        c.lease,
+                        c.deployment.as_deref().unwrap_or("?"),
+                        c.outcome,
+                        c.detail
+                    );
+                }
+            });
+        }
+    }
+}
+
 /// Linear memory kept mapped between calls in a pooled slot (a typical call touches ~1-2 MiB).
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
-fn engine(config: &HostConfig) -> anyhow::Result<Engine> {
+fn engine(config: &HostConfig, max_memory_bytes: usize) -> anyhow::Result<Engine> {
     let mut cfg = Config::new();
     cfg.wasm_component_model(true).epoch_interruption(true);
     if let Some(instances) = config.pooling_instances {
@@ -247,7 +384,7 @@ fn engine(config: &HostConfig) -> anyhow::Result<Engine> {
             .total_core_instances(instances.saturating_mul(4))
             .total_memories(instances.saturating_mul(2))
             .total_tables(instances.saturating_mul(4))
-            .max_memory_size(config.limits.memory_bytes)
+            .max_memory_size(max_memory_bytes)
             // A freed slot is reset with memset up to this size instead of being unmapped, so the
             // next call does not page-fault its way through the guest's first megabytes again.
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
@@ -257,15 +394,17 @@ fn engine(config: &HostConfig) -> anyhow::Result<Engine> {
     Ok(Engine::new(&cfg)?)
 }
 
-/// Applies a wall-clock limit and turns traps into [`CallError`]s.
+/// Applies a call's wall-clock limit and CPU budget, and turns traps into [`CallError`]s.
 pub async fn bounded<T>(
-    wall: Duration,
+    limits: &CallLimits,
     fut: impl Future<Output = wasmtime::Result<T>>,
 ) -> anyhow::Result<T> {
-    match tokio::time::timeout(wall, fut).await {
-        Err(_) => Err(CallError::WallClock(wall).into()),
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(explain_trap(e.into())),
+    let metered = crate::limits::CpuMetered::new(fut, limits.cpu);
+    match tokio::time::timeout(limits.wall_clock, metered).await {
+        Err(_) => Err(CallError::WallClock(limits.wall_clock).into()),
+        Ok(Err(_exhausted)) => Err(CallError::CpuBudget(limits.cpu).into()),
+        Ok(Ok(Ok(v))) => Ok(v),
+        Ok(Ok(Err(e))) => Err(explain_trap(e.into())),
     }
 }
 
@@ -277,78 +416,4 @@ fn explain_trap(e: anyhow::Error) -> anyhow::Error {
         return CallError::Trap(format!("{trap} ({e:#})")).into();
     }
     e
-}
-
-fn load_component(
-    engine: &Engine,
-    wasm_path: &Path,
-    cache_dir: Option<&Path>,
-) -> anyhow::Result<(Component, LoadReport)> {
-    let started = Instant::now();
-    let bytes = std::fs::read(wasm_path).with_context(|| {
-        format!(
-            "reading the plugin {} (build it with scripts/build-wasm.sh)",
-            wasm_path.display()
-        )
-    })?;
-    let cache_file = cache_dir.map(|dir| dir.join(format!("{}.cwasm", cache_key(engine, &bytes))));
-    if let Some(file) = cache_file.as_ref().filter(|f| f.exists()) {
-        // SAFETY: the file is in the host's own cache directory, written by `store_in_cache` below and
-        // named by the SHA-256 of the component plus the engine's compatibility hash; wasmtime also
-        // checks its header against this engine before use.
-        match unsafe { Component::deserialize_file(engine, file) } {
-            Ok(component) => {
-                return Ok((
-                    component,
-                    LoadReport {
-                        from_cache: true,
-                        load_time: started.elapsed(),
-                        cache_file,
-                    },
-                ));
-            }
-            Err(e) => tracing::warn!("ignoring unusable cache file {}: {e:#}", file.display()),
-        }
-    }
-    let component = Component::new(engine, &bytes).map_err(|e| {
-        anyhow!(
-            "{} is not a loadable WebAssembly component: {e:#}",
-            wasm_path.display()
-        )
-    })?;
-    if let Some(file) = &cache_file
-        && let Err(e) = store_in_cache(&component, file)
-    {
-        tracing::warn!(
-            "could not cache the compiled plugin at {}: {e:#}",
-            file.display()
-        );
-    }
-    Ok((
-        component,
-        LoadReport {
-            from_cache: false,
-            load_time: started.elapsed(),
-            cache_file,
-        },
-    ))
-}
-
-fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
-    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine
-        .precompile_compatibility_hash()
-        .hash(&mut engine_hash);
-    let digest = Sha256::digest(wasm);
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("{hex}-{:016x}", engine_hash.finish())
-}
-
-fn store_in_cache(component: &Component, file: &Path) -> anyhow::Result<()> {
-    let dir = file.parent().context("cache file has no directory")?;
-    std::fs::create_dir_all(dir)?;
-    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
-    std::fs::rename(&tmp, file)?;
-    Ok(())
 }

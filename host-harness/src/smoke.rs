@@ -5,8 +5,8 @@
 //! `THETA_POLL_UNTIL_DONE` (poll pending requests, default on), `THETA_POLL_INTERVAL_SECONDS` (3),
 //! `THETA_POLL_TIMEOUT_SECONDS` (180).
 
-use crate::bindings::ThetaError;
 use crate::events::EventCallback;
+use crate::policy::Price;
 use crate::runtime::Runtime;
 use crate::tenant::pricing::{PriceTable, micros_to_usd, usd_to_micros};
 use serde_json::{Value, json};
@@ -139,12 +139,14 @@ pub fn cheap_call(service: &str, wait: u32) -> Result<(&'static str, Value), Str
     ))
 }
 
-/// The path the host's price table knows the service by.
-fn price_path(service: &str) -> String {
+/// What the host's price table estimates one smoke call of `service` at.
+fn estimate_of(prices: &PriceTable, service: &str) -> u64 {
     if service == "gpt_oss_120b" {
-        "/infer_request/chat/completions".into()
+        let body = json!({"model": service});
+        prices.estimate(Price::ChatModel, &[], Some(&body))
     } else {
-        format!("/infer_request/{service}")
+        let segments = ["infer_request".to_owned(), service.to_owned()];
+        prices.estimate(Price::Service, &segments, None)
     }
 }
 
@@ -163,11 +165,14 @@ pub async fn run(
     events: EventCallback,
 ) -> anyhow::Result<Vec<SmokeRow>> {
     let cap = usd_to_micros(opts.max_budget_usd).unwrap_or(0);
+    // Spend is what the host's own ledger counted for this run, never what the plugin reports.
+    let tenant = rt.config().tenant.clone();
+    let start = rt.spent_micros(&tenant).await;
     let mut total: u64 = 0;
     let mut rows = Vec::new();
     let mut capped = false;
     for service in &opts.services {
-        let estimate = prices.estimate(&price_path(service));
+        let estimate = estimate_of(prices, service);
         let row = |outcome: &str,
                    command: &str,
                    state: Option<String>,
@@ -207,7 +212,6 @@ pub async fn run(
             ));
             continue;
         }
-        total += estimate;
         let started = Instant::now();
         let outcome = rt
             .invoke(command, &args.to_string(), events.clone())
@@ -224,19 +228,6 @@ pub async fn run(
                 (Ok(v), state, note)
             }
             Err(e) => {
-                if matches!(e, ThetaError::Upstream(ref u) if (400..500).contains(&u.status))
-                    || matches!(
-                        e,
-                        ThetaError::CapacityExhausted(_)
-                            | ThetaError::InvalidArgument(_)
-                            | ThetaError::MissingCredential(_)
-                            | ThetaError::Denied(_)
-                            | ThetaError::DryRun(_)
-                    )
-                {
-                    // Not run upstream: give the estimate back.
-                    total -= estimate;
-                }
                 let note = crate::report::error_text(&e);
                 (Err(()), None, note)
             }
@@ -276,6 +267,7 @@ pub async fn run(
                 }
             }
         }
+        total = rt.spent_micros(&tenant).await.saturating_sub(start);
         let failed_state = state
             .as_deref()
             .is_some_and(|s| matches!(s, "error" | "failed" | "cancelled"));

@@ -3,7 +3,7 @@
 
 use crate::events::{EventCallback, EventStream};
 use crate::hooks::PolicyHooks;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use crate::limits::{CallLimits, CallMemory, FIELD_SIZE_LIMIT, MAX_RANDOM_BYTES};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -13,18 +13,14 @@ pub struct CallState {
     table: ResourceTable,
     hooks: PolicyHooks,
     events: EventCallback,
-    pub limits: StoreLimits,
-    /// Epoch ticks this call has spent running guest code.
-    pub cpu_ticks: u64,
-    pub cpu_budget_ticks: u64,
+    pub limits: CallMemory,
 }
 
 impl CallState {
     pub fn new(
         env: &[(String, String)],
         hooks: PolicyHooks,
-        memory_bytes: usize,
-        cpu_budget_ticks: u64,
+        limits: &CallLimits,
         events: EventCallback,
     ) -> Self {
         let mut builder = WasiCtx::builder();
@@ -34,22 +30,22 @@ impl CallState {
             .stderr(EventStream::new(events.clone()))
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .allow_ip_name_lookup(false)
+            // Host work per call is bounded per host call, so it stays inside the CPU budget.
+            .max_random_size(MAX_RANDOM_BYTES);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELD_SIZE_LIMIT);
+        // Host-side resources (header maps, bodies, streams) live outside linear memory: their
+        // number is bounded so that what they can hold fits the memory budget's host share.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_resources());
         Self {
             wasi: builder.build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            http,
+            table,
             hooks,
             events,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .instances(4)
-                .tables(16)
-                .memories(4)
-                .trap_on_grow_failure(true)
-                .build(),
-            cpu_ticks: 0,
-            cpu_budget_ticks,
+            limits: CallMemory::new(limits.linear_memory_bytes()),
         }
     }
 }

@@ -1,11 +1,10 @@
-//! What an outbound request is: which API family it belongs to (and so which credential it gets), and
-//! whether it reads, mutates, or spends money. Decided from the method, host and path alone, so that a
-//! hostile guest cannot talk its way into a cheaper class.
+//! Which API a host name belongs to (and so which routes, credential and prices apply). What a request
+//! *does* is decided by the route table (`routes`), never here.
 
-use crate::credentials::Family;
+use super::routes::Api;
 use http::Method;
 
-/// The effect of a request, as in the WIT `effect` enum.
+/// The effect of a request, as in the WIT `effect` enum; ordered from weakest to strongest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
@@ -14,13 +13,15 @@ pub enum Effect {
     Spend,
 }
 
-/// A classified request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Classified {
-    pub family: Family,
-    pub effect: Effect,
-    /// Whether the family's credential must be present for this request.
-    pub needs_credential: bool,
+impl Effect {
+    /// As in grants and error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Effect::Read => "read",
+            Effect::Mutate => "mutating",
+            Effect::Spend => "paid",
+        }
+    }
 }
 
 /// Host names of the families with a fixed host.
@@ -39,69 +40,68 @@ pub fn method_allowed(method: &Method) -> bool {
     )
 }
 
-/// Classifies a request to an already allowlisted `host`.
-pub fn classify(
-    method: &Method,
-    host: &str,
-    path: &str,
-    inference_host: Option<&str>,
-) -> Classified {
-    let read = *method == Method::GET || *method == Method::HEAD;
-    let family = if host == ONDEMAND_HOST {
-        Family::OnDemand
+/// The hosts of one call that are not fixed: the configured ones and the ones the call learned.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KnownHosts<'a> {
+    /// The on-demand base host when `THETA_ONDEMAND_API_BASE_URL` names another Theta host.
+    pub ondemand: Option<&'a str>,
+    /// Host of `THETA_INFERENCE_ENDPOINT`.
+    pub inference: Option<&'a str>,
+    /// Endpoints of deployments this call created.
+    pub own_deployments: &'a [String],
+}
+
+/// The API of an already allowlisted `host`, or `None` for a host no route uses.
+pub fn api_for_host(host: &str, known: KnownHosts<'_>) -> Option<Api> {
+    if host == ONDEMAND_HOST || known.ondemand == Some(host) {
+        Some(Api::OnDemand)
     } else if CONTROLLER_HOSTS.contains(&host) {
-        Family::Controller
-    } else if host == crate::policy::allowlist::VIDEO_API_HOST {
-        Family::Video
-    } else if inference_host == Some(host) {
-        Family::DedicatedInference
+        Some(Api::Controller)
+    } else if host == super::allowlist::VIDEO_API_HOST {
+        Some(Api::Video)
+    } else if known.inference == Some(host) {
+        Some(Api::DedicatedEndpoint)
+    } else if known.own_deployments.iter().any(|h| h == host) {
+        Some(Api::OwnDeployment)
     } else {
-        Family::Public
-    };
-    let effect = if read {
-        Effect::Read
-    } else {
-        match family {
-            // Inference runs on paid workers; presigned upload URLs are free.
-            Family::OnDemand if path.starts_with("/infer_request/") => {
-                if path.ends_with("/input_presigned_urls") {
-                    Effect::Mutate
-                } else {
-                    Effect::Spend
+        None
+    }
+}
+
+/// The host of the endpoint in a deployment-create answer (`Endpoint`, `endpoint`, `url`, at the top
+/// or under `body` / `deployment` / `data`), if it names one.
+pub fn deployment_endpoint_host(answer: &serde_json::Value) -> Option<String> {
+    let mut candidates = vec![answer];
+    for key in ["body", "deployment", "data", "result"] {
+        if let Some(inner) = answer.get(key) {
+            candidates.push(inner);
+            for key in ["deployment", "deployments"] {
+                if let Some(d) = inner.get(key) {
+                    candidates.push(d);
                 }
             }
-            // Stopping a deployment ends its billing; chatbots, documents and deletes are free.
-            Family::Controller if path.ends_with("/stop") => Effect::Mutate,
-            // Creating or starting a deployment bills by the hour.
-            Family::Controller
-                if *method == Method::POST
-                    && (path == "/deployment"
-                        || path == "/deployments"
-                        || path.starts_with("/deployment/")
-                        || path.starts_with("/deployments/")
-                        || path.contains("/gpu-deployments")) =>
-            {
-                Effect::Spend
-            }
-            Family::Controller if path.ends_with("/start") => Effect::Spend,
-            Family::DedicatedInference => Effect::Spend,
-            // Encoding a video is billed; uploads, streams and ingestor selection are free.
-            Family::Video if *method == Method::POST && path == "/video" => Effect::Spend,
-            _ => Effect::Mutate,
         }
-    };
-    // The on-demand catalogue is public; everything else of a credentialed family needs its key.
-    let needs_credential = match family {
-        Family::OnDemand => !(read && path.starts_with("/service/")),
-        Family::Controller => !(read && path.starts_with("/resource/vm/list")),
-        Family::Video => true,
-        Family::DedicatedInference | Family::Public => false,
-    };
-    Classified {
-        family,
-        effect,
-        needs_credential,
     }
+    candidates.iter().find_map(|v| {
+        let v = if let Some(first) = v.as_array().and_then(|a| a.first()) {
+            first
+        } else {
+            v
+        };
+        [
+            "Endpoint",
+            "endpoint",
+            "EndpointURL",
+            "endpoint_url",
+            "url",
+            "URL",
+        ]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(serde_json::Value::as_str))
+        .and_then(|url| url.parse::<http::Uri>().ok())
+        .filter(|u| u.scheme_str() == Some("https"))
+        .and_then(|u| u.host().map(str::to_ascii_lowercase))
+    })
 }
 
 #[cfg(test)]
@@ -109,115 +109,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ondemand_classes() {
-        let c = classify(&Method::GET, ONDEMAND_HOST, "/service/list", None);
-        assert_eq!(
-            (c.family, c.effect, c.needs_credential),
-            (Family::OnDemand, Effect::Read, false)
-        );
-        let c = classify(&Method::POST, ONDEMAND_HOST, "/infer_request/qwen3", None);
-        assert_eq!((c.effect, c.needs_credential), (Effect::Spend, true));
-        let c = classify(
-            &Method::POST,
-            ONDEMAND_HOST,
-            "/infer_request/flux/input_presigned_urls",
-            None,
-        );
-        assert_eq!(c.effect, Effect::Mutate);
-        let c = classify(
-            &Method::GET,
-            ONDEMAND_HOST,
-            "/infer_request/infr_rqst_1",
-            None,
-        );
-        assert_eq!((c.effect, c.needs_credential), (Effect::Read, true));
-    }
-
-    #[test]
-    fn controller_video_and_endpoint_classes() {
-        let c = |m: &Method, host: &str, path: &str| {
-            let c = classify(m, host, path, Some("x.tec-s1.onthetaedgecloud.com"));
-            (c.family, c.effect, c.needs_credential)
+    fn hosts_map_to_their_api() {
+        let own = vec!["mine.tec-s1.onthetaedgecloud.com".to_owned()];
+        let known = KnownHosts {
+            ondemand: None,
+            inference: Some("x.tec-s1.onthetaedgecloud.com"),
+            own_deployments: &own,
         };
-        let ctl = CONTROLLER_HOSTS[0];
+        assert_eq!(api_for_host(ONDEMAND_HOST, known), Some(Api::OnDemand));
         assert_eq!(
-            c(&Method::POST, ctl, "/deployment"),
-            (Family::Controller, Effect::Spend, true)
-        );
-        assert_eq!(
-            c(&Method::POST, ctl, "/deployments"),
-            (Family::Controller, Effect::Spend, true)
+            api_for_host("api.thetaedgecloud.com", known),
+            Some(Api::Controller)
         );
         assert_eq!(
-            c(&Method::PUT, ctl, "/deployment/1/ab/start").1,
-            Effect::Spend
+            api_for_host("api.thetavideoapi.com", known),
+            Some(Api::Video)
         );
         assert_eq!(
-            c(&Method::POST, ctl, "/deployment/1/ab/stop").1,
-            Effect::Mutate
+            api_for_host("x.tec-s1.onthetaedgecloud.com", known),
+            Some(Api::DedicatedEndpoint)
         );
         assert_eq!(
-            c(&Method::DELETE, ctl, "/deployment/1/ab").1,
-            Effect::Mutate
+            api_for_host("mine.tec-s1.onthetaedgecloud.com", known),
+            Some(Api::OwnDeployment)
         );
-        assert_eq!(c(&Method::GET, ctl, "/deployment/list").1, Effect::Read);
+        // Another customer's deployment, an output bucket: no route goes there.
         assert_eq!(
-            c(&Method::POST, ctl, "/deployment_template/x").1,
-            Effect::Mutate
-        );
-        assert_eq!(c(&Method::POST, ctl, "/chatbot").1, Effect::Mutate);
-        assert_eq!(
-            c(&Method::PUT, ctl, "/chatbot/c1/document/d1").1,
-            Effect::Mutate
+            api_for_host("evil.tec-s1.onthetaedgecloud.com", known),
+            None
         );
         assert_eq!(
-            c(&Method::GET, "api.thetaedgecloud.com", "/balance"),
-            (Family::Controller, Effect::Read, true)
-        );
-        assert!(!c(&Method::GET, "api.thetaedgecloud.com", "/resource/vm/list").2);
-        let v = crate::policy::allowlist::VIDEO_API_HOST;
-        assert_eq!(
-            c(&Method::POST, v, "/video"),
-            (Family::Video, Effect::Spend, true)
-        );
-        assert_eq!(c(&Method::POST, v, "/upload").1, Effect::Mutate);
-        assert_eq!(c(&Method::POST, v, "/stream").1, Effect::Mutate);
-        assert_eq!(c(&Method::PUT, v, "/ingestor/i/select").1, Effect::Mutate);
-        assert_eq!(
-            c(&Method::GET, v, "/video/v1"),
-            (Family::Video, Effect::Read, true)
-        );
-        let e = "x.tec-s1.onthetaedgecloud.com";
-        assert_eq!(
-            c(&Method::GET, e, "/v1/models"),
-            (Family::DedicatedInference, Effect::Read, false)
-        );
-        assert_eq!(c(&Method::POST, e, "/v1/chat/completions").1, Effect::Spend);
-        // A disposable deployment's own endpoint: only reads are needed (readiness probes).
-        assert_eq!(
-            c(&Method::GET, "y.tec-s1.onthetaedgecloud.com", "/config").0,
-            Family::Public
-        );
-    }
-
-    #[test]
-    fn other_hosts_get_no_credential() {
-        let c = classify(
-            &Method::GET,
-            "ondemand-outputs.thetaedgecloud.com",
-            "/x.jpg",
-            None,
-        );
-        assert_eq!(c.family, Family::Public);
-        let c = classify(
-            &Method::POST,
-            "x.tec-s1.onthetaedgecloud.com",
-            "/v1/chat/completions",
-            Some("x.tec-s1.onthetaedgecloud.com"),
-        );
-        assert_eq!(
-            (c.family, c.effect),
-            (Family::DedicatedInference, Effect::Spend)
+            api_for_host("ondemand-outputs.thetaedgecloud.com", known),
+            None
         );
     }
 }

@@ -5,12 +5,15 @@
 
 pub mod address;
 pub mod allowlist;
+pub mod canonical;
 pub mod classify;
+pub mod routes;
 
 use crate::credentials::Family;
 pub use allowlist::{AllowedTarget, Allowlist};
-pub use classify::{Classified, Effect};
+pub use classify::{Effect, KnownHosts};
 use http::{HeaderName, Method, Uri};
+pub use routes::{Api, Price, Route};
 
 /// A refusal, rendered to the guest as `theta-policy <kind>...` (see docs/host-guest-contract.md).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -37,8 +40,10 @@ impl Refusal {
     }
 }
 
-/// Headers the guest may never set: credentials (the host injects them) and hop-by-hop headers.
-pub const GUEST_FORBIDDEN_HEADERS: [&str; 16] = [
+/// Headers the guest may never set: credentials (the host injects them), hop-by-hop headers, and
+/// headers that change a request's meaning behind a proxy (method overrides, rewritten URLs,
+/// forwarding claims).
+pub const GUEST_FORBIDDEN_HEADERS: [&str; 25] = [
     "authorization",
     "proxy-authorization",
     "x-api-key",
@@ -55,10 +60,20 @@ pub const GUEST_FORBIDDEN_HEADERS: [&str; 16] = [
     "upgrade",
     "forwarded",
     "x-forwarded-for",
+    "x-http-method-override",
+    "x-method-override",
+    "x-http-method",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-method",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
 ];
 
 pub fn header_forbidden(name: &HeaderName) -> bool {
-    GUEST_FORBIDDEN_HEADERS.contains(&name.as_str())
+    let name = name.as_str();
+    GUEST_FORBIDDEN_HEADERS.contains(&name) || name.starts_with("x-forwarded-")
 }
 
 /// The static part of the policy, built once per host.
@@ -68,45 +83,93 @@ pub struct OutboundPolicy {
     pub dry_run: bool,
     /// Host of `THETA_INFERENCE_ENDPOINT`, if configured (already allowlist-checked).
     pub inference_host: Option<String>,
+    /// Host of `THETA_ONDEMAND_API_BASE_URL` when it names another Theta host.
+    pub ondemand_host: Option<String>,
 }
 
 /// A request that passed every rule.
 #[derive(Clone, Debug)]
 pub struct Approved {
     pub target: AllowedTarget,
-    pub class: Classified,
+    pub api: Api,
+    pub route: &'static Route,
+    /// The path's segments (canonical), for prices that depend on them.
+    pub segments: Vec<String>,
+}
+
+impl Approved {
+    pub fn family(&self) -> Family {
+        self.api.family()
+    }
 }
 
 impl OutboundPolicy {
-    /// Checks one request: method, URL, dry-run, and whether its credential is configured.
+    /// Checks one request of a call of `command` (canonical): method, URL, canonical path, the route
+    /// table (the route must belong to `command`), dry-run, and whether its credential is configured.
     pub fn check(
         &self,
         method: &Method,
         uri: &Uri,
+        command: &str,
+        own_deployments: &[String],
         credential_configured: impl Fn(Family) -> bool,
     ) -> Result<Approved, Refusal> {
         if !classify::method_allowed(method) {
             return Err(Refusal::Denied(format!("method {method} is not allowed")));
         }
         let target = self.allowlist.check(uri).map_err(Refusal::Denied)?;
+        let known = KnownHosts {
+            ondemand: self.ondemand_host.as_deref(),
+            inference: self.inference_host.as_deref(),
+            own_deployments,
+        };
+        let api = classify::api_for_host(&target.host, known).ok_or_else(|| {
+            Refusal::Denied(format!(
+                "host `{}` is not an API this call may reach: only Theta's API hosts, the configured dedicated endpoint (THETA_INFERENCE_ENDPOINT) and deployments this call created",
+                target.host
+            ))
+        })?;
         let path = uri.path();
-        let class = classify::classify(method, &target.host, path, self.inference_host.as_deref());
-        if self.dry_run && class.effect != Effect::Read {
+        let segments = canonical::segments(path).map_err(Refusal::Denied)?;
+        if let Some(why) = canonical::query_refusal(uri.query()) {
+            return Err(Refusal::Denied(why));
+        }
+        let shown = crate::text::for_terminal(path);
+        let route = routes::find(method.as_str(), api, &segments).ok_or_else(|| {
+            Refusal::Denied(format!(
+                "{method} {shown} on {} is not a request the plugin makes: unknown requests are never sent",
+                target.host
+            ))
+        })?;
+        if !route.used_by(command) {
+            return Err(Refusal::Denied(format!(
+                "{method} {shown} belongs to {}, not to `{}`: a call may only make its own command's requests",
+                route.commands.join(", "),
+                crate::text::for_terminal(command)
+            )));
+        }
+        if self.dry_run && route.effect != Effect::Read {
             return Err(Refusal::DryRun {
                 method: method.to_string(),
                 url: format!("https://{}{}", target.host, path),
             });
         }
-        if class.needs_credential && !credential_configured(class.family) {
-            let variable = crate::credentials::variable_for(class.family).to_owned();
+        let family = api.family();
+        if route.credential && !credential_configured(family) {
+            let variable = crate::credentials::variable_for(family).to_owned();
             return Err(Refusal::MissingCredential {
                 hint: format!(
                     "the host has no {} credential: set {variable} in the host's environment or .env.local (see `theta-host auth`)",
-                    class.family.label()
+                    family.label()
                 ),
                 variable,
             });
         }
-        Ok(Approved { target, class })
+        Ok(Approved {
+            target,
+            api,
+            route,
+            segments: segments.into_iter().map(str::to_owned).collect(),
+        })
     }
 }

@@ -13,6 +13,10 @@ use std::time::Duration;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSchema {
+    /// The spend store: a SQLite path (relative to this file) or `postgres://...`.
+    #[serde(default)]
+    store: Option<String>,
+    /// The JSONL ledger of earlier versions: refused with a pointer to `store`.
     #[serde(default)]
     ledger: Option<PathBuf>,
     #[serde(default)]
@@ -29,6 +33,13 @@ struct PricingSchema {
     /// USD per request, by service alias (or `chat/completions`).
     #[serde(default)]
     services: BTreeMap<String, f64>,
+    /// USD per hour of one replica of a deployment whose VM type has no price below.
+    deployment_hourly_usd: Option<f64>,
+    /// USD per hour of one replica, by VM type.
+    #[serde(default)]
+    vm_hourly: BTreeMap<String, f64>,
+    /// USD charged for one video encode.
+    video_encode_usd: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +65,9 @@ struct TenantSchema {
     memory_mib: Option<u64>,
     cpu_ms: Option<u64>,
     max_concurrent_calls: Option<u32>,
+    /// Hours a deployment created through the host may live before the janitor deletes it; its
+    /// hours are charged against the cap when it is created.
+    max_deployment_hours: Option<u32>,
 }
 
 fn all() -> Vec<String> {
@@ -67,7 +81,8 @@ fn read_only() -> Vec<String> {
 /// A parsed policy file.
 #[derive(Debug)]
 pub struct PolicyFile {
-    pub ledger: Option<PathBuf>,
+    /// The spend store's location (a path resolved against the file by [`load`], or a URL).
+    pub store: Option<String>,
     pub prices: PriceTable,
     pub tenants: BTreeMap<String, TenantPolicy>,
 }
@@ -77,7 +92,9 @@ pub fn load(path: &Path) -> anyhow::Result<PolicyFile> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         anyhow::anyhow!("cannot read the tenant policy file {}: {e}", path.display())
     })?;
-    parse(&text, &path.display().to_string())
+    let mut file = parse(&text, &path.display().to_string())?;
+    file.store = file.store.map(|s| super::store::resolve_in_file(&s, path));
+    Ok(file)
 }
 
 /// Parses policy text; `origin` names the file in errors.
@@ -100,7 +117,26 @@ pub fn parse(text: &str, origin: &str) -> anyhow::Result<PolicyFile> {
         let line = find_line(text, within, key);
         format!("{origin}:{line}: `{key}`")
     };
+    if schema.ledger.is_some() {
+        anyhow::bail!(
+            "{origin}:{}: `ledger` (the JSONL spend ledger) was replaced by the spend store: write `store = \"theta-spend.db\"` (SQLite) or `store = \"postgres://...\"`",
+            find_line(text, "", "ledger")
+        );
+    }
     let mut prices = PriceTable::default();
+    let usd = |v: f64, key: &str, section: &str| -> anyhow::Result<u64> {
+        usd_to_micros(v)
+            .ok_or_else(|| anyhow::anyhow!("{} must be a non-negative number", at(key, section)))
+    };
+    if let Some(v) = schema.pricing.deployment_hourly_usd {
+        prices.set_deployment_hourly_default(usd(v, "deployment_hourly_usd", "[pricing]")?);
+    }
+    if let Some(v) = schema.pricing.video_encode_usd {
+        prices.set_video_encode(usd(v, "video_encode_usd", "[pricing]")?);
+    }
+    for (vm, v) in &schema.pricing.vm_hourly {
+        prices.set_vm_hourly(vm, usd(*v, vm, "[pricing.vm_hourly]")?);
+    }
     if let Some(d) = schema.pricing.default_usd {
         prices.set_default(usd_to_micros(d).ok_or_else(|| {
             anyhow::anyhow!(
@@ -183,6 +219,10 @@ pub fn parse(text: &str, origin: &str) -> anyhow::Result<PolicyFile> {
             t.max_concurrent_calls.map(u64::from),
             "max_concurrent_calls",
         )?;
+        positive(
+            t.max_deployment_hours.map(u64::from),
+            "max_deployment_hours",
+        )?;
         tenants.insert(
             name.clone(),
             TenantPolicy {
@@ -196,6 +236,8 @@ pub fn parse(text: &str, origin: &str) -> anyhow::Result<PolicyFile> {
                 spend_cap_micros: cap,
                 requests_per_minute: t.requests_per_minute,
                 max_concurrent_calls: t.max_concurrent_calls.unwrap_or(8),
+                max_deployment_hours: t.max_deployment_hours.unwrap_or(1),
+                shared_limits: true,
                 limits,
             },
         );
@@ -204,7 +246,7 @@ pub fn parse(text: &str, origin: &str) -> anyhow::Result<PolicyFile> {
         anyhow::bail!("{origin}: no [tenants.NAME] section: define at least one tenant");
     }
     Ok(PolicyFile {
-        ledger: schema.ledger,
+        store: schema.store,
         prices,
         tenants,
     })
@@ -212,7 +254,7 @@ pub fn parse(text: &str, origin: &str) -> anyhow::Result<PolicyFile> {
 
 /// Line of `key` after the line that starts `section` (1-based), or of the section itself.
 fn find_line(text: &str, section: &str, key: &str) -> usize {
-    let mut in_section = false;
+    let mut in_section = section.is_empty();
     let mut section_line = 0;
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
@@ -238,7 +280,7 @@ mod tests {
     use super::*;
 
     const GOOD: &str = r#"
-ledger = "spend.jsonl"
+store = "spend.db"
 [pricing]
 default_usd = 0.5
 [pricing.services]
@@ -267,8 +309,17 @@ allowed_hosts = ["ondemand.thetaedgecloud.com"]
         assert!(bob.grants.allows_command("list_services"));
         assert!(!bob.grants.allows_command("infer"));
         assert!(!bob.allowlist.allows_host("controller.thetaedgecloud.com"));
-        assert_eq!(f.prices.estimate("/infer_request/flux"), 20_000);
-        assert_eq!(f.prices.estimate("/infer_request/zzz"), 500_000);
+        let segs = |s: &str| vec!["infer_request".to_owned(), s.to_owned()];
+        use crate::policy::Price;
+        assert_eq!(
+            f.prices.estimate(Price::Service, &segs("flux"), None),
+            20_000
+        );
+        assert_eq!(
+            f.prices.estimate(Price::Service, &segs("zzz"), None),
+            500_000
+        );
+        assert_eq!(f.store.as_deref(), Some("spend.db"));
     }
 
     #[test]
@@ -306,6 +357,12 @@ allowed_hosts = ["ondemand.thetaedgecloud.com"]
                 "flux",
             ),
             ("", "t.toml", "no [tenants"),
+            ("ledger = \"x.jsonl\"\n[tenants.a]\n", "t.toml:1", "store"),
+            (
+                "[tenants.a]\nmax_deployment_hours = 0\n",
+                "t.toml:2",
+                "max_deployment_hours",
+            ),
         ];
         for (text, at, key) in cases {
             let err = parse(text, "t.toml").unwrap_err().to_string();

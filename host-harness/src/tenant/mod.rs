@@ -2,9 +2,9 @@
 //! One host process serves many tenants; each call runs as exactly one of them.
 
 pub mod file;
-pub mod ledger;
 pub mod pricing;
 pub mod rate;
+pub mod store;
 
 use crate::limits::CallLimits;
 use crate::policy::{Allowlist, Effect};
@@ -49,6 +49,12 @@ pub struct TenantPolicy {
     pub spend_cap_micros: u64,
     pub requests_per_minute: Option<u32>,
     pub max_concurrent_calls: u32,
+    /// Hours a deployment created through the host lives (and is charged) before the janitor
+    /// deletes it.
+    pub max_deployment_hours: u32,
+    /// Rate and concurrent-call limits are kept in the spend store, so they hold across processes
+    /// (tenants of a policy file); else they are this process's own (the single-user CLI).
+    pub shared_limits: bool,
     pub limits: CallLimits,
 }
 
@@ -68,6 +74,8 @@ impl TenantPolicy {
             spend_cap_micros: u64::MAX,
             requests_per_minute: None,
             max_concurrent_calls: 64,
+            max_deployment_hours: 1,
+            shared_limits: false,
             limits,
         }
     }
