@@ -187,6 +187,9 @@ fn create_deployment(req: &RecordedRequest, shared: &Shared) -> Result<Reply, Re
             "Region": "us-east",
             "ProjectID": PROJECT_ID,
             "CreateTime": now_iso(),
+            // Kept as the create gave them and listed with the deployment (a host finds a
+            // deployment whose create answer it never saw by its annotation).
+            "Annotations": body["annotations"],
         });
         s.deployments.push(d.clone());
         Ok(d)

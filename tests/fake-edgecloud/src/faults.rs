@@ -81,6 +81,10 @@ pub enum FaultKind {
     },
     /// Wait this long before the response head, then answer normally.
     SlowFirstByte(Duration),
+    /// Handle the request at once (a create creates, a delete deletes), then wait this long before
+    /// sending the answer: the client sees a request that took effect but has no answer yet (a
+    /// client killed meanwhile never learns what it created).
+    SlowAnswer(Duration),
     /// Answer normally but pause between body chunks (between SSE events; a JSON body is sent in
     /// several chunks).
     SlowBody { delay_between_chunks: Duration },

@@ -196,6 +196,7 @@ async fn handle(request: Request<Incoming>, shared: &Shared) -> Response<RespBod
         token_delay: shared.config.token_delay,
         ..Delivery::default()
     };
+    let mut answer_after = None;
     match shared.state.take_fault(&recorded) {
         None => {}
         Some(FaultKind::Status {
@@ -230,6 +231,7 @@ async fn handle(request: Request<Incoming>, shared: &Shared) -> Response<RespBod
         }
         Some(FaultKind::Hang) => std::future::pending::<()>().await,
         Some(FaultKind::SlowFirstByte(delay)) => tokio::time::sleep(delay).await,
+        Some(FaultKind::SlowAnswer(delay)) => answer_after = Some(delay),
         Some(FaultKind::SlowBody {
             delay_between_chunks,
         }) => delivery.slow = Some(delay_between_chunks),
@@ -251,6 +253,10 @@ async fn handle(request: Request<Incoming>, shared: &Shared) -> Response<RespBod
             ),
         ),
     };
+    // The request already took effect; only its answer is late.
+    if let Some(delay) = answer_after {
+        tokio::time::sleep(delay).await;
+    }
     reply::render(reply, &delivery)
 }
 
