@@ -11,6 +11,7 @@ mod hostile_guest;
 mod inference;
 mod ironclaw;
 mod mcp;
+mod money;
 mod ondemand;
 mod smoke;
 mod tenants;
