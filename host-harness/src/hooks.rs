@@ -394,6 +394,10 @@ async fn send(
     if let Some(credential) = shared.credentials.get(approved.family()) {
         inject(&mut headers, &credential.injection)?;
     }
+    if let Some(bytes) = &buffered {
+        // What is sent is what was read (and maybe tagged): its length, not the guest's claim.
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    }
     let body: OutBody = match (buffered, body) {
         (Some(bytes), _) => http_body_util::Full::new(bytes)
             .map_err(|never| match never {})

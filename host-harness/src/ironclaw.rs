@@ -89,7 +89,14 @@ impl IronclawRuntime {
     }
 
     pub async fn execute(&self, params: &str, events: EventCallback) -> anyhow::Result<Response> {
-        let (mut store, tool) = self.instance("execute", events).await?;
+        // The host reads which command the call runs from the parameters itself: its route table
+        // then allows exactly that command's requests (an unknown one: none).
+        let command = serde_json::from_str::<serde_json::Value>(params)
+            .ok()
+            .and_then(|v| v.get("command").and_then(|c| c.as_str()).map(str::to_owned))
+            .and_then(|c| crate::policy::routes::canonical_command(c.trim()))
+            .unwrap_or("execute");
+        let (mut store, tool) = self.instance(command, events).await?;
         let limits = &self.sandbox.config.limits;
         let request = Request {
             params: params.to_owned(),

@@ -123,7 +123,12 @@ const BALANCE_READERS: &[&str] = &[
     "theta.billing.balanceSnapshot",
     "theta.deployments.validateDisposable",
 ];
-const READY_PROBES: &[&str] = &["theta.inference.ready", "theta.inference.models"];
+/// `theta.inference.chat` reads the served model when none is given.
+const READY_PROBES: &[&str] = &[
+    "theta.inference.ready",
+    "theta.inference.models",
+    "theta.inference.chat",
+];
 
 /// Every route, most specific first (literal segments before `{}` at the same place).
 pub const ROUTES: &[Route] = &[

@@ -18,9 +18,23 @@ async fn hostile(cfg: HostConfig) -> Runtime {
         .expect("hostile guest loads")
 }
 
+/// The real command whose route a raw request would match (the hostile guest is called as it), so
+/// requests the route table allows get through and the rest are refused by the other rules.
+pub fn command_for(args: &Value) -> &'static str {
+    let method = args["method"].as_str().unwrap_or("GET");
+    let path = args["path"].as_str().unwrap_or("/");
+    match (method, path) {
+        ("GET", p) if p.starts_with("/infer_request/") => "get_request_status",
+        (_, p) if p.starts_with("/infer_request/") => "infer",
+        (_, p) if p.starts_with("/deployment") => "theta.deployments.list",
+        (_, p) if p.starts_with("/balance") => "theta.billing.balance",
+        _ => "list_services",
+    }
+}
+
 async fn fetch(rt: &Runtime, args: Value) -> Value {
     let out = rt
-        .invoke("fetch", &args.to_string(), Arc::new(|_| {}))
+        .invoke(command_for(&args), &args.to_string(), Arc::new(|_| {}))
         .await
         .expect("host survives");
     serde_json::from_str(&out.expect("hostile fetch reports its outcome")).unwrap()
@@ -416,7 +430,7 @@ async fn the_guest_environment_holds_no_secret() {
         .push(("THETA_EC_PROJECT_ID".into(), "prj_demo".into()));
     let rt = hostile(cfg).await;
     let out = rt
-        .invoke("env", "{}", Arc::new(|_| {}))
+        .invoke("list_services", r#"{"action":"env"}"#, Arc::new(|_| {}))
         .await
         .unwrap()
         .unwrap();
@@ -449,14 +463,17 @@ async fn dry_run_refuses_posts_at_the_host_but_lets_reads_through() {
     cfg.policy.dry_run = true;
     let rt = hostile(cfg).await;
     let h = "ondemand.thetaedgecloud.com";
-    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+    for (method, refusal) in [
+        ("POST", "theta-policy dry-run"),
+        // Not a route at all: refused whatever the mode.
+        ("PUT", "not a request the plugin makes"),
+        ("DELETE", "not a request the plugin makes"),
+        ("PATCH", "not a request the plugin makes"),
+    ] {
         let out = fetch(&rt, json!({"scheme":"https","authority":h,"path":"/infer_request/flux","method":method,"body":"{\"input\":{}}"})).await;
         assert_eq!(out["outcome"], "error-code", "{method}: {out}");
         assert!(
-            out["detail"]
-                .as_str()
-                .unwrap()
-                .contains("theta-policy dry-run"),
+            out["detail"].as_str().unwrap().contains(refusal),
             "{method}: {out}"
         );
     }
@@ -525,6 +542,7 @@ async fn names_that_resolve_to_private_addresses_are_refused_before_connecting()
         dummy.contains(&name).then(|| "dummy-not-a-key".to_owned())
     });
     cfg.upstream = Upstream::Real;
+    cfg.policy.inference_host = Some("x.tec-s1.onthetaedgecloud.com".into());
     cfg.dns_overrides = HashMap::from([
         (
             "ondemand.thetaedgecloud.com".to_owned(),
@@ -549,14 +567,39 @@ async fn names_that_resolve_to_private_addresses_are_refused_before_connecting()
     ]);
     let rt = hostile(cfg).await;
     let mut refused = 0;
-    for (host, ip) in [
-        ("ondemand.thetaedgecloud.com", "127.0.0.1"),
-        ("controller.thetaedgecloud.com", "10.1.2.3"),
-        ("api.thetaedgecloud.com", "169.254.169.254"),
-        ("x.tec-s1.onthetaedgecloud.com", "192.168.0.1"),
-        ("y.thetaedgecloud.com", "fd00::1"),
+    for (host, ip, path, command) in [
+        (
+            "ondemand.thetaedgecloud.com",
+            "127.0.0.1",
+            "/service/list",
+            "list_services",
+        ),
+        (
+            "controller.thetaedgecloud.com",
+            "10.1.2.3",
+            "/deployment/list",
+            "theta.deployments.list",
+        ),
+        (
+            "api.thetaedgecloud.com",
+            "169.254.169.254",
+            "/resource/vm/list",
+            "theta.deployments.listVm",
+        ),
+        (
+            "x.tec-s1.onthetaedgecloud.com",
+            "192.168.0.1",
+            "/v1/models",
+            "theta.inference.models",
+        ),
     ] {
-        let out = fetch(&rt, req("https", host, "/service/list")).await;
+        let args = req("https", host, path);
+        let out = rt
+            .invoke(command, &args.to_string(), Arc::new(|_| {}))
+            .await
+            .unwrap()
+            .unwrap();
+        let out: Value = serde_json::from_str(&out).unwrap();
         let detail = out["detail"].as_str().unwrap_or_default();
         assert!(
             detail.contains("non-public address") && detail.contains(ip),
@@ -564,6 +607,16 @@ async fn names_that_resolve_to_private_addresses_are_refused_before_connecting()
         );
         refused += 1;
     }
+    // A Theta name no route uses never gets as far as a DNS lookup.
+    let out = fetch(&rt, req("https", "y.thetaedgecloud.com", "/service/list")).await;
+    assert!(
+        out["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not an API this call may reach"),
+        "{out}"
+    );
+    refused += 1;
     println!("DNS-rebinding battery: 5 cases tried, {refused} refused");
 }
 
@@ -575,12 +628,12 @@ async fn runaway_guests_are_stopped_with_a_clear_error() {
     cfg.limits.memory_bytes = 32 << 20;
     let rt = hostile(cfg).await;
     let err = rt
-        .invoke("spin", "{}", Arc::new(|_| {}))
+        .invoke("list_services", r#"{"action":"spin"}"#, Arc::new(|_| {}))
         .await
         .expect_err("spin must be stopped");
     assert!(format!("{err:#}").contains("CPU budget"), "{err:#}");
     let err = rt
-        .invoke("alloc", "{}", Arc::new(|_| {}))
+        .invoke("list_services", r#"{"action":"alloc"}"#, Arc::new(|_| {}))
         .await
         .expect_err("alloc must be stopped");
     let text = format!("{err:#}");
@@ -590,7 +643,11 @@ async fn runaway_guests_are_stopped_with_a_clear_error() {
     );
     // A bounded allocation under the limit still works: the limit is not a blanket refusal.
     let ok = rt
-        .invoke("alloc", r#"{"mib":"4"}"#, Arc::new(|_| {}))
+        .invoke(
+            "list_services",
+            r#"{"action":"alloc","mib":"4"}"#,
+            Arc::new(|_| {}),
+        )
         .await
         .unwrap()
         .unwrap();

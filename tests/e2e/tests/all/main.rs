@@ -6,6 +6,7 @@ mod families;
 
 mod agents;
 mod billing;
+mod boundary;
 mod deployments;
 mod hostile_guest;
 mod inference;

@@ -802,11 +802,15 @@ async fn the_audit_log_has_one_line_per_outbound_request_and_no_token() {
     let text = std::fs::read_to_string(&audit).expect("the audit log was written");
     assert!(!text.contains(TOKEN), "the audit log holds the token");
     assert!(!text.to_ascii_lowercase().contains("bearer"), "{text}");
-    let lines: Vec<Value> = text
+    let all: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("each audit line is JSON"))
         .collect();
-    // One line per request that reached the fake, with the same method and path.
+    // Each request has a `sent` line (written before it left) and one outcome line.
+    let (sent_lines, lines): (Vec<Value>, Vec<Value>) =
+        all.into_iter().partition(|l| l["outcome"] == "sent");
+    assert_eq!(sent_lines.len(), lines.len(), "{text}");
+    // One outcome line per request that reached the fake, with the same method and path.
     let mut sent: Vec<(String, String)> = seen(&fake);
     let mut audited: Vec<(String, String)> = lines
         .iter()

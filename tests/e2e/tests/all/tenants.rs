@@ -18,7 +18,7 @@ effects = ["read", "mutate", "spend"]
 spend_cap_usd = 0.025
 
 [tenants.reader]
-commands = ["fetch", "env"]
+commands = ["list_services", "infer", "theta.deployments.list"]
 effects = ["read"]
 allowed_hosts = ["ondemand.thetaedgecloud.com"]
 
@@ -45,7 +45,13 @@ memory_mib = 16
 "#;
 
 async fn host(fake: &fake_edgecloud::FakeEdgeCloud, policy: &str) -> Runtime {
-    let file = parse(policy, "e2e.toml").expect("policy parses");
+    // Each host its own store, unless the policy names one (the restart test).
+    let policy = if policy.contains("store =") {
+        policy.to_owned()
+    } else {
+        format!("store = {:?}\n{policy}", temp_store())
+    };
+    let file = parse(&policy, "e2e.toml").expect("policy parses");
     Runtime::with_tenants(config_for(fake), &hostile_wasm(), file)
         .await
         .expect("host starts")
@@ -53,7 +59,12 @@ async fn host(fake: &fake_edgecloud::FakeEdgeCloud, policy: &str) -> Runtime {
 
 async fn fetch_as(rt: &Runtime, tenant: &str, args: Value) -> Result<Value, String> {
     match rt
-        .invoke_as(tenant, "fetch", &args.to_string(), Arc::new(|_| {}))
+        .invoke_as(
+            tenant,
+            crate::hostile_guest::command_for(&args),
+            &args.to_string(),
+            Arc::new(|_| {}),
+        )
         .await
         .expect("host survives")
     {
@@ -95,13 +106,20 @@ async fn spend_cap_stops_paid_requests_before_they_are_sent() {
         .count();
     assert_eq!(posts, 2, "only the two affordable requests reached Theta");
     assert!(
-        (rt.spent_usd("payer") - 0.02).abs() < 1e-9,
+        (rt.spent_usd("payer").await - 0.02).abs() < 1e-9,
         "{}",
-        rt.spent_usd("payer")
+        rt.spent_usd("payer").await
     );
     // The audit trail records the spend of each allowed paid request and the refusals.
     let audit = audit_text(&rt);
-    assert_eq!(audit.matches("\"spend_usd\":0.01").count(), 2, "{audit}");
+    assert_eq!(
+        audit
+            .matches("\"outcome\":\"ok\",\"effect\":\"spend\",\"status\":200")
+            .count(),
+        2,
+        "{audit}"
+    );
+    assert_eq!(audit.matches("\"outcome\":\"sent\"").count(), 2, "{audit}");
     assert_eq!(
         audit.matches("\"decision\":\"limit\"").count(),
         2,
@@ -122,7 +140,7 @@ async fn requests_theta_did_not_accept_give_the_money_back() {
         let out = fetch_as(&rt, "payer", infer_flux()).await.unwrap();
         assert_eq!(out["status"], 409, "{out}");
     }
-    assert_eq!(rt.spent_usd("payer"), 0.0, "409s are not charged");
+    assert_eq!(rt.spent_usd("payer").await, 0.0, "409s are not charged");
     let out = fetch_as(&rt, "payer", infer_flux()).await.unwrap();
     assert_eq!(out["status"], 200, "{out}");
 }
@@ -156,12 +174,9 @@ async fn two_concurrent_calls_cannot_both_take_the_last_cent() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_ledger_survives_a_restart() {
+async fn the_spend_store_survives_a_restart() {
     let fake = fake().await;
-    let dir = std::env::temp_dir().join(format!("theta-e2e-ledger-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let ledger = dir.join("spend.jsonl");
-    let policy = format!("ledger = {:?}\n{POLICY}", ledger.display().to_string());
+    let policy = format!("store = {:?}\n{POLICY}", temp_store());
     {
         let rt = host(&fake, &policy).await;
         assert_eq!(
@@ -175,7 +190,7 @@ async fn the_ledger_survives_a_restart() {
     }
     // A new host process: the cap already holds two cents of spend.
     let rt = host(&fake, &policy).await;
-    assert!((rt.spent_usd("payer") - 0.02).abs() < 1e-9);
+    assert!((rt.spent_usd("payer").await - 0.02).abs() < 1e-9);
     let out = fetch_as(&rt, "payer", infer_flux()).await.unwrap();
     assert!(
         out["detail"].as_str().unwrap().contains("spend cap"),
@@ -187,18 +202,22 @@ async fn the_ledger_survives_a_restart() {
 async fn grants_are_checked_before_the_call_and_in_the_hook() {
     let fake = fake().await;
     let rt = host(&fake, POLICY).await;
-    // Before the call: `spin` is not granted to `reader`.
-    let err = fetch_or_command(&rt, "reader", "spin").await;
-    assert!(err.contains("not granted the command `spin`"), "{err}");
-    // In the hook: `reader` may fetch, but only reads, and only its host.
-    let out = fetch_as(&rt, "reader", infer_flux()).await.unwrap();
+    // Before the call: a command outside its grant, and a granted command whose routes pay
+    // (decided by the host's route table, not by the guest's claim that everything is a read).
+    let err = fetch_or_command(&rt, "reader", "get_upload_url").await;
     assert!(
-        out["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not granted paid requests"),
-        "{out}"
+        err.contains("not granted the command `get_upload_url`"),
+        "{err}"
     );
+    let err = fetch_or_command(&rt, "reader", "infer").await;
+    assert!(err.contains("not granted paid commands (`infer`)"), "{err}");
+    let err = fetch_or_command(&rt, "reader", "theta.ondemand.infer").await;
+    assert!(
+        err.contains("not granted"),
+        "an alias needs the grant of what it runs: {err}"
+    );
+    let err = fetch_or_command(&rt, "reader", "fetch").await;
+    assert!(err.contains("unknown command `fetch`"), "{err}");
     let out = fetch_as(&rt, "reader", json!({"scheme":"https","authority":"controller.thetaedgecloud.com","path":"/deployment/list","method":"GET"})).await.unwrap();
     assert!(
         out["detail"]
@@ -213,7 +232,7 @@ async fn grants_are_checked_before_the_call_and_in_the_hook() {
     );
     // Unknown tenants are an error, not a default.
     assert!(
-        rt.invoke_as("mallory", "env", "{}", Arc::new(|_| {}))
+        rt.invoke_as("mallory", "list_services", "{}", Arc::new(|_| {}))
             .await
             .is_err()
     );
@@ -265,15 +284,25 @@ async fn a_runaway_tenant_does_not_break_other_tenants() {
     let spinner = {
         let rt = rt.clone();
         tokio::spawn(async move {
-            rt.invoke_as("runaway", "spin", "{}", Arc::new(|_| {}))
-                .await
+            rt.invoke_as(
+                "runaway",
+                "list_services",
+                r#"{"action":"spin"}"#,
+                Arc::new(|_| {}),
+            )
+            .await
         })
     };
     let bomb = {
         let rt = rt.clone();
         tokio::spawn(async move {
-            rt.invoke_as("bomber", "alloc", "{}", Arc::new(|_| {}))
-                .await
+            rt.invoke_as(
+                "bomber",
+                "list_services",
+                r#"{"action":"alloc"}"#,
+                Arc::new(|_| {}),
+            )
+            .await
         })
     };
     let mut served = 0;

@@ -24,11 +24,13 @@ wasmtime::component::bindgen!({
 use exports::theta::edgecloud::ondemand::{ChatArgs, ChatMessage, InferArgs, ServiceCategory};
 use exports::theta::edgecloud::types::ThetaError;
 
+/// A fresh instance for one typed call of `command`: the host lets it make that command's requests.
 async fn plugin(
     rt: &theta_host::Runtime,
+    command: &str,
 ) -> (wasmtime::Store<theta_host::state::CallState>, Plugin) {
     let (mut store, instance) = rt
-        .instantiate_raw_as("default", "typed", Arc::new(|_| {}))
+        .instantiate_raw_as("default", command, Arc::new(|_| {}))
         .await
         .expect("instantiates");
     let plugin = Plugin::new(&mut store, &instance).expect("exports the full plugin world");
@@ -40,7 +42,7 @@ async fn typed_on_demand_functions_match_invoke() {
     let fake = fake().await;
     let rt = runtime(config_for(&fake)).await;
 
-    let (mut store, p) = plugin(&rt).await;
+    let (mut store, p) = plugin(&rt, "list_services").await;
     let images = p
         .theta_edgecloud_ondemand()
         .call_list_services(&mut store, Some(ServiceCategory::Image))
@@ -70,7 +72,7 @@ async fn typed_on_demand_functions_match_invoke() {
     assert_eq!(typed, aliases);
 
     // A fresh instance per call, as the host does.
-    let (mut store, p) = plugin(&rt).await;
+    let (mut store, p) = plugin(&rt, "infer").await;
     let done = p
         .theta_edgecloud_ondemand()
         .call_infer(
@@ -91,7 +93,7 @@ async fn typed_on_demand_functions_match_invoke() {
     let output: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
     assert!(output.is_object(), "{output}");
 
-    let (mut store, p) = plugin(&rt).await;
+    let (mut store, p) = plugin(&rt, "theta.ondemand.chat").await;
     let reply = p
         .theta_edgecloud_ondemand()
         .call_chat(
@@ -123,7 +125,7 @@ async fn typed_on_demand_functions_match_invoke() {
 async fn typed_errors_are_the_same_variant() {
     let fake = fake().await;
     let rt = runtime(config_for(&fake)).await;
-    let (mut store, p) = plugin(&rt).await;
+    let (mut store, p) = plugin(&rt, "get_request_status").await;
     let err = p
         .theta_edgecloud_ondemand()
         .call_get_request_status(&mut store, "")
@@ -136,7 +138,7 @@ async fn typed_errors_are_the_same_variant() {
     }
 
     // Another family without its credential: missing-credential naming the variable.
-    let (mut store, p) = plugin(&rt).await;
+    let (mut store, p) = plugin(&rt, "theta.deployments.list").await;
     let err = p
         .theta_edgecloud_deployments()
         .call_list_deployments(&mut store, None)
@@ -152,7 +154,7 @@ async fn typed_errors_are_the_same_variant() {
     }
 
     // The capabilities report, typed: on-demand configured, controller not, no values anywhere.
-    let (mut store, p) = plugin(&rt).await;
+    let (mut store, p) = plugin(&rt, "theta.auth.capabilities").await;
     let caps = p
         .theta_edgecloud_account()
         .call_capabilities(&mut store)

@@ -54,9 +54,22 @@ pub async fn fake_with(config: FakeConfig) -> FakeEdgeCloud {
         .expect("fake EdgeCloud starts")
 }
 
+/// A spend store of its own (a fresh SQLite file), so tests never share money with each other or
+/// with the user's default store.
+pub fn temp_store() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!("theta-e2e-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(format!("spend-{}.db", N.fetch_add(1, Ordering::SeqCst)))
+        .display()
+        .to_string()
+}
+
 /// Host config pointed at the fake, holding the on-demand token (as the host, never the guest).
 pub fn config_for(fake: &FakeEdgeCloud) -> HostConfig {
     let mut cfg = HostConfig::empty();
+    cfg.store = Some(temp_store());
     let mut creds = Credentials::default();
     creds.insert(
         Family::OnDemand,
