@@ -210,13 +210,13 @@ impl Sandbox {
             call,
             limits.clone(),
         )));
-        let state = CallState::new(
-            &self.guest_env,
-            hooks,
-            limits.memory_bytes,
-            limits.cpu_ticks(),
-            events,
-        );
+        // The guest learns its request-body limit, so it can refuse a bigger body before sending it.
+        let mut env = self.guest_env.clone();
+        env.push((
+            "THETA_MAX_REQUEST_BYTES".into(),
+            limits.max_request_bytes.to_string(),
+        ));
+        let state = CallState::new(&env, hooks, limits.memory_bytes, limits.cpu_ticks(), events);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         // Every tick spent in guest code counts against the CPU budget, and yields to other calls.
