@@ -11,6 +11,7 @@ mod hostile_guest;
 mod inference;
 mod ironclaw;
 mod mcp;
+mod mcp_compat;
 mod ondemand;
 mod smoke;
 mod tenants;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// The `theta-host` binary, built by cargo for this very workspace state (a no-op when it is fresh).
 /// `THETA_HOST_BIN` overrides it.
-fn theta_host_bin() -> PathBuf {
+pub(crate) fn theta_host_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Some(bin) = std::env::var_os("THETA_HOST_BIN") {
