@@ -1324,5 +1324,29 @@ async fn progress_for_infer_with_wait_retries_and_readiness_polls() {
     assert_eq!(polls.len(), 2, "{polls:?}");
     assert!(polls[0].contains("404, not ready yet"), "{polls:?}");
     assert!(polls[1].contains("502, not ready yet"), "{polls:?}");
+
+    // theta.deployments.validateDisposable: the deployment, then its warm-up polls.
+    let handle = server
+        .start_call(
+            "theta_deployments_validateDisposable",
+            json!({"template_id": "img_gf070dbq0kttgz1atmiatyunhdxm", "ready_timeout_seconds": 10, "interval_seconds": 0.05}),
+        )
+        .await;
+    let token = handle.progress_token.clone();
+    let (_, validated) = ok(&response(handle).await);
+    assert_eq!(validated["ok"], true, "{validated}");
+    wait_until("the validation progress", Duration::from_secs(5), || {
+        messages(&server, token.clone())
+            .iter()
+            .filter(|m| m.contains("not ready yet"))
+            .count()
+            >= 2
+    })
+    .await;
+    let steps = messages(&server, token.clone());
+    assert!(
+        steps.iter().any(|m| m.contains("deployment created on")),
+        "{steps:?}"
+    );
     server.stop().await;
 }

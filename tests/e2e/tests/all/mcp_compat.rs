@@ -251,6 +251,16 @@ async fn the_official_four_answer_like_the_official_server() {
     // tools/list: the same four, with the same required fields, property types and defaults.
     let tools = |t: &Value| t["tools"].as_array().cloned().unwrap_or_default();
     assert_eq!(tools(&official).len(), 4, "{official}");
+    let size = |t: &Value| {
+        serde_json::to_string(&serde_json::json!({"tools": t["tools"]}))
+            .unwrap()
+            .len()
+    };
+    println!(
+        "the official four in tools/list: official server {} bytes, theta-host {} bytes",
+        size(&official),
+        size(&ours)
+    );
     for o in tools(&official) {
         let name = o["name"].as_str().unwrap();
         let Some(w) = tools(&ours).into_iter().find(|t| t["name"] == name) else {
