@@ -1264,6 +1264,8 @@ async fn progress_for_infer_with_wait_retries_and_readiness_polls() {
                 "THETA_INFERENCE_AUTH_TOKEN",
                 crate::families::ENDPOINT_TOKEN,
             ),
+            ("THETA_EC_API_KEY", crate::families::EC_KEY),
+            ("THETA_EC_PROJECT_ID", fake_edgecloud::PROJECT_ID),
         ],
     )
     .await;
