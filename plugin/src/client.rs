@@ -635,6 +635,15 @@ pub fn encode(text: &str) -> String {
     out
 }
 
+/// The `limit:` refusal of a request body over the host's limit (docs/host-guest-contract.md).
+pub fn request_too_big(size: u64, limit: u64, call: &Call) -> String {
+    format!(
+        "limit: the request body of {} {} is {size} bytes, over the host's request-size limit of {limit} \
+         bytes (max_request_bytes); nothing was sent",
+        call.method, call.path
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,13 +711,4 @@ mod tests {
         assert_eq!(encode("flux"), "flux");
         assert_eq!(encode("a b/c?é"), "a%20b%2Fc%3F%C3%A9");
     }
-}
-
-/// The `limit:` refusal of a request body over the host's limit (docs/host-guest-contract.md).
-pub fn request_too_big(size: u64, limit: u64, call: &Call) -> String {
-    format!(
-        "limit: the request body of {} {} is {size} bytes, over the host's request-size limit of {limit} \
-         bytes (max_request_bytes); nothing was sent",
-        call.method, call.path
-    )
 }

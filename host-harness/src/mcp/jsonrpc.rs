@@ -38,10 +38,7 @@ pub fn check(line: &str) -> Result<(), Option<Value>> {
         )));
     };
     let id = msg.get("id").cloned();
-    let answer = |code: i64, message: &str| match &id {
-        Some(id) => Some(error(id.clone(), code, message)),
-        None => None,
-    };
+    let answer = |code: i64, message: &str| id.as_ref().map(|id| error(id.clone(), code, message));
     if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(Some(error(
             id.clone().unwrap_or(Value::Null),
