@@ -67,9 +67,17 @@ enum Command {
     },
     /// Serve every command as an MCP tool over stdio (Model Context Protocol), under the same policy.
     Mcp {
-        /// Tool names: the command names, or only [A-Za-z0-9_-] for OpenAI / Anthropic tool calling.
-        #[arg(long, value_enum, default_value_t = theta_host::mcp::ToolNames::Exact)]
+        /// Tool names: only [A-Za-z0-9_-] (safe, what model APIs accept), or the command names (exact).
+        #[arg(long, value_enum, default_value_t = theta_host::mcp::ToolNames::Safe)]
         tool_names: theta_host::mcp::ToolNames,
+        /// Which commands are tools: all, official (the official on-demand server's four), or families
+        /// (ondemand, deployments, inference, agents, video, billing, auth), comma-separated.
+        #[arg(long, default_value = "all", value_parser = |s: &str| s.parse::<theta_host::mcp::ToolSet>())]
+        tools: theta_host::mcp::ToolSet,
+        /// Also send the plugin's JSON as `structuredContent` for the official four tools (text only
+        /// otherwise, as the official server answers).
+        #[arg(long)]
+        structured_content: bool,
     },
     /// One cheap call per on-demand service under a budget cap, then a table (see host-harness/src/smoke.rs).
     /// Runs against --test-upstream, or against the real cloud only with --live.
@@ -284,10 +292,19 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 0
             })
         }
-        Command::Mcp { tool_names } => {
+        Command::Mcp {
+            tool_names,
+            tools,
+            structured_content,
+        } => {
+            let options = theta_host::mcp::Options {
+                names: tool_names,
+                tools,
+                structured: structured_content,
+            };
             let rt = open(cfg, cli.plugin.clone()).await?;
             theta_host::janitor::run_in_background(&rt);
-            theta_host::mcp::serve_stdio(rt, tool_names).await?;
+            theta_host::mcp::serve_stdio(rt, options).await?;
             Ok(0)
         }
         #[cfg(feature = "demo")]

@@ -20,7 +20,10 @@ pub fn error_json(err: &ThetaError) -> Value {
         ThetaError::MissingCredential(m) => {
             json!({"kind": "missing-credential", "variable": m.variable, "hint": m.hint})
         }
-        ThetaError::Denied(why) => json!({"kind": "denied", "reason": why}),
+        ThetaError::Denied(why) => match limit_reason(why) {
+            Some(reason) => json!({"kind": "limit", "reason": reason}),
+            None => json!({"kind": "denied", "reason": why}),
+        },
         ThetaError::DryRun(p) => json!({
             "kind": "dry-run",
             "request": {
@@ -42,11 +45,19 @@ pub fn error_json(err: &ThetaError) -> Value {
     }
 }
 
+/// A refusal for a limit (request size, count, rate, spend) comes as `denied` with a `limit: ` prefix
+/// (docs/host-guest-contract.md); it is reported as its own kind, `limit`.
+pub fn limit_reason(why: &str) -> Option<&str> {
+    why.strip_prefix("limit: ")
+        .or_else(|| why.strip_prefix("limit:"))
+}
+
 /// Short kind label of an error.
 pub fn error_kind(err: &ThetaError) -> &'static str {
     match err {
         ThetaError::InvalidArgument(_) => "invalid-argument",
         ThetaError::MissingCredential(_) => "missing-credential",
+        ThetaError::Denied(why) if limit_reason(why).is_some() => "limit",
         ThetaError::Denied(_) => "denied",
         ThetaError::DryRun(_) => "dry-run",
         ThetaError::Upstream(_) => "upstream",
@@ -63,7 +74,10 @@ pub fn error_text(err: &ThetaError) -> String {
         ThetaError::MissingCredential(m) => {
             format!("missing credential {}: {}", m.variable, m.hint)
         }
-        ThetaError::Denied(why) => format!("denied by policy: {why}"),
+        ThetaError::Denied(why) => match limit_reason(why) {
+            Some(reason) => format!("over a limit of the host: {reason}"),
+            None => format!("denied by policy: {why}"),
+        },
         ThetaError::DryRun(p) => format!(
             "dry-run: nothing was sent; the plugin would have sent {} {}",
             p.method, p.url

@@ -302,7 +302,13 @@ impl Sandbox {
             call,
             limits.clone(),
         )));
-        let state = CallState::new(&self.guest_env, hooks, limits, events);
+        // The guest learns its request-body limit, so it can refuse a bigger body before sending it.
+        let mut env = self.guest_env.clone();
+        env.push((
+            "THETA_MAX_REQUEST_BYTES".into(),
+            limits.max_request_bytes.to_string(),
+        ));
+        let state = CallState::new(&env, hooks, limits, events);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         // The guest yields to other calls every tick; the CPU budget is charged by `bounded`

@@ -346,6 +346,13 @@ impl<'a> Client<'a> {
             ));
         }
         let request = self.request(call, &auth);
+        if let (Some(limit), Some(body)) = (self.config().max_request_bytes, &request.body)
+            && body.len() as u64 > limit
+        {
+            return Err(ThetaError::Denied {
+                reason: request_too_big(body.len() as u64, limit, call),
+            });
+        }
         let attempts = call.retries.unwrap_or(self.config().max_retries) + 1;
         let mut attempt = 1;
         loop {
@@ -626,6 +633,15 @@ pub fn encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// The `limit:` refusal of a request body over the host's limit (docs/host-guest-contract.md).
+pub fn request_too_big(size: u64, limit: u64, call: &Call) -> String {
+    format!(
+        "limit: the request body of {} {} is {size} bytes, over the host's request-size limit of {limit} \
+         bytes (max_request_bytes); nothing was sent",
+        call.method, call.path
+    )
 }
 
 #[cfg(test)]

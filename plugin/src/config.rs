@@ -55,6 +55,9 @@ pub struct Config {
     /// Raw `THETA_INFERENCE_ENDPOINT`; validated by the commands that use it.
     pub inference_endpoint: Option<String>,
     pub inference_model: Option<String>,
+    /// `THETA_MAX_REQUEST_BYTES`: the host's limit on one request body; a bigger body is refused here,
+    /// before anything is sent (`None`: the host did not say).
+    pub max_request_bytes: Option<u64>,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             video_sa_id: None,
             inference_endpoint: None,
             inference_model: None,
+            max_request_bytes: None,
         }
     }
 }
@@ -110,6 +114,9 @@ impl Config {
         };
         if let Some(v) = get("THETA_HTTP_TIMEOUT_MS") {
             cfg.timeout_ms = parse_u64("THETA_HTTP_TIMEOUT_MS", v)?.clamp(1_000, 120_000);
+        }
+        if let Some(v) = get("THETA_MAX_REQUEST_BYTES") {
+            cfg.max_request_bytes = Some(parse_u64("THETA_MAX_REQUEST_BYTES", v)?);
         }
         if let Some(v) = get("THETA_HTTP_MAX_RETRIES") {
             cfg.max_retries = parse_u64("THETA_HTTP_MAX_RETRIES", v)?.min(6) as u32;

@@ -96,7 +96,8 @@ impl TransportError {
             return Some(Self::Denied(reason.trim().to_owned()));
         }
         if let Some(reason) = rest.strip_prefix("limit:") {
-            return Some(Self::Denied(reason.trim().to_owned()));
+            // Kept as `limit: ...`: hosts report it as a `limit` error (docs/host-guest-contract.md).
+            return Some(Self::Denied(format!("limit: {}", reason.trim())));
         }
         if rest.starts_with("dry-run") {
             return Some(Self::DryRun);
@@ -170,7 +171,7 @@ mod tests {
         );
         assert_eq!(
             TransportError::from_policy_text("theta-policy limit: too many requests"),
-            Some(TransportError::Denied("too many requests".into()))
+            Some(TransportError::Denied("limit: too many requests".into()))
         );
         assert_eq!(
             TransportError::from_policy_text("theta-policy dry-run: POST https://x/y"),

@@ -1,26 +1,44 @@
 //! `theta-host mcp`: every command of the sandboxed plugin as a Model Context Protocol tool, over stdio,
 //! built on `rmcp` (the official Rust MCP SDK).
 //!
-//! - `tools/list`: one tool per command of `describe()` that the host's tenant is granted (the check
-//!   the runtime applies before a call), with the command's JSON Schema and hints from its effect
-//!   ([`tools`]). Tools are named after their commands, or with `--tool-names safe` by names that model
-//!   APIs accept ([`names`]).
+//! - `tools/list`: one tool per command of `describe()` in the `--tools` selection ([`presets`]) that
+//!   the host's tenant is granted (the check the runtime applies before a call), with the command's
+//!   JSON Schema, flat (no top-level combinator, no `$schema`), and hints from its effect ([`tools`]).
+//!   Tools are named by names that model APIs accept (`theta_ondemand_chat`), or with
+//!   `--tool-names exact` after their commands ([`names`]).
 //! - `tools/call`: runs the command in a fresh sandboxed store through [`Runtime::invoke`], under the
 //!   host's policy and tenant (the same flags as `theta-host call`). The official on-demand server's four
 //!   tool names answer in that server's format ([`official`]).
-//! - Progress: with a `progressToken`, streamed tokens and poll/retry progress are sent as
-//!   `notifications/progress` ([`progress`]).
+//! - Progress: with a `progressToken`, streamed tokens, poll/retry progress and, for `infer` with a
+//!   `wait`, the wait itself are sent as `notifications/progress` ([`progress`]).
+//! - Transport: stdio lines are checked before the SDK sees them, so an unparseable line gets `-32700`
+//!   and an invalid `tools/call` `-32602` ([`jsonrpc`]).
 //! - Cancellation: `notifications/cancelled` drops the call's future, which drops the wasmtime store and
 //!   its guest (and the guest's outbound requests) at the next yield point.
-//! - Errors are tool results with `isError: true`: `Error: <kind>: <message>` and the error as JSON in
-//!   `structuredContent`. Nothing a call does brings the server down.
+//! - Errors are tool results with `isError: true`: `Error: <kind>: <message>` (and the error as JSON in
+//!   `structuredContent`, except for the official four without `--structured-content`). Nothing a
+//!   call does brings the server down.
 
+pub mod jsonrpc;
 pub mod names;
 pub mod official;
+pub mod presets;
 pub mod progress;
 pub mod tools;
 
 pub use names::ToolNames;
+pub use presets::ToolSet;
+
+/// How `theta-host mcp` serves the plugin.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Tool names (`--tool-names`, default safe).
+    pub names: ToolNames,
+    /// Which commands are tools (`--tools`, default all).
+    pub tools: ToolSet,
+    /// The plugin's JSON as `structuredContent` for the official four too (`--structured-content`).
+    pub structured: bool,
+}
 
 use crate::bindings::{CommandInfo, ThetaError};
 use crate::report;
@@ -84,14 +102,21 @@ pub struct ThetaMcp {
     /// Every command the plugin describes, granted or not, with its tool.
     entries: Arc<Vec<Entry>>,
     instructions: Arc<str>,
+    structured: bool,
 }
 
 impl ThetaMcp {
     /// Reads the plugin's commands once and names their tools; fails if two commands would get the same
     /// tool name. The tool list does not change while the server runs.
-    pub async fn new(runtime: Runtime, names: ToolNames) -> anyhow::Result<Self> {
-        let commands: Vec<CommandInfo> = runtime.describe().await?;
-        let tool_names = names::tool_names(commands.iter().map(|c| c.name.as_str()), names)?;
+    pub async fn new(runtime: Runtime, options: Options) -> anyhow::Result<Self> {
+        let commands: Vec<CommandInfo> = runtime
+            .describe()
+            .await?
+            .into_iter()
+            .filter(|c| options.tools.includes(&c.name))
+            .collect();
+        let tool_names =
+            names::tool_names(commands.iter().map(|c| c.name.as_str()), options.names)?;
         let entries: Vec<Entry> = commands
             .iter()
             .zip(tool_names)
@@ -115,6 +140,7 @@ impl ThetaMcp {
             runtime: Arc::new(runtime),
             entries: Arc::new(entries),
             instructions: instructions.into(),
+            structured: options.structured,
         })
     }
 
@@ -142,21 +168,39 @@ impl ThetaMcp {
     ) -> CallToolResult {
         let Some(entry) = self.entries.iter().find(|e| e.tool.name == tool) else {
             let known: Vec<&str> = self.offered().map(|e| e.tool.name.as_ref()).collect();
-            return error_result(&ThetaError::InvalidArgument(
-                crate::bindings::exports::theta::edgecloud::types::InvalidArgument {
-                    field: "name".into(),
-                    reason: format!("unknown tool `{tool}`; the tools are: {}", known.join(", ")),
-                },
-            ));
+            return error_result(
+                &ThetaError::InvalidArgument(
+                    crate::bindings::exports::theta::edgecloud::types::InvalidArgument {
+                        field: "name".into(),
+                        reason: format!(
+                            "unknown tool `{tool}`; the tools are: {}",
+                            known.join(", ")
+                        ),
+                    },
+                ),
+                true,
+                &[],
+            );
         };
         let name = entry.command.as_str();
         let mut args = args;
-        let after = official::adapt_args(name, &mut args);
+        let known: Vec<&str> = entry
+            .tool
+            .input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let after = official::adapt_args(name, &mut args, &known);
+        let structured = self.structured || !official::is_official(name);
         let (events, forwarder) = progress::Forwarder::start(
             context.peer.clone(),
             context.meta.get_progress_token(),
             name,
         );
+        // `infer` holds the call while Theta waits for the result: say so, and keep saying so.
+        let heartbeat = (name == "infer" && context.meta.get_progress_token().is_some())
+            .then(|| progress::wait_heartbeat(events.clone(), &args));
         let args_json = args.to_string();
         let outcome = {
             // Dropping this future (on cancellation) drops the call's store: the guest stops, its
@@ -167,7 +211,12 @@ impl ThetaMcp {
                 () = context.ct.cancelled() => None,
             }
         };
+        if let Some(h) = heartbeat {
+            h.abort();
+            let _ = h.await;
+        }
         forwarder.finish().await;
+        let notes = official::notes_text(&after.notes);
         match outcome {
             None => {
                 tracing::info!(
@@ -177,18 +226,23 @@ impl ThetaMcp {
                 let mut r = CallToolResult::error(vec![ContentBlock::text(
                     "Error: cancelled: the client cancelled the call; the plugin was stopped",
                 )]);
-                r.structured_content = Some(json!({"error": {"kind": "cancelled"}}));
+                if structured {
+                    r.structured_content = Some(json!({"error": {"kind": "cancelled"}}));
+                }
                 r
             }
-            Some(Ok(Ok(result))) => success_result(name, &args, &result, &after),
-            Some(Ok(Err(err))) => error_result(&err),
+            Some(Ok(Ok(result))) => success_result(name, &args, &result, &after, structured),
+            Some(Ok(Err(err))) => error_result(&err, structured, &after.notes),
             Some(Err(host)) => {
                 // A host-side failure of this one call (wall clock, CPU budget, trap): still a tool result.
                 let message = format!("{host:#}");
                 let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
-                    "Error: host: {message}"
+                    "Error: host: {message}{notes}"
                 ))]);
-                r.structured_content = Some(json!({"error": {"kind": "host", "reason": message}}));
+                if structured {
+                    r.structured_content =
+                        Some(json!({"error": {"kind": "host", "reason": message}}));
+                }
                 r
             }
         }
@@ -196,39 +250,46 @@ impl ThetaMcp {
 }
 
 /// A successful result: the official format for the official four tools, pretty JSON otherwise; the
-/// plugin's JSON as structured content (an object, as MCP requires).
+/// plugin's JSON as structured content (an object, as MCP requires) when `structured`.
 fn success_result(
     name: &str,
     args: &Value,
     result: &str,
     after: &official::After,
+    structured: bool,
 ) -> CallToolResult {
     let value: Value =
         serde_json::from_str(result).unwrap_or_else(|_| Value::String(result.to_owned()));
-    let (text, structured) = match official::render(name, args, &value, after) {
+    let (text, content) = match official::render(name, args, &value, after) {
         Some(rendered) => rendered,
         None => {
             let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| result.to_owned());
-            let structured = match value {
+            let content = match value {
                 Value::Object(_) => value,
                 other => json!({ "result": other }),
             };
-            (text, structured)
+            (text, content)
         }
     };
     let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
-    r.structured_content = Some(structured);
+    if structured {
+        r.structured_content = Some(content);
+    }
     r
 }
 
-/// The plugin's error as a tool error: its kind and actionable message, and the error as JSON.
-pub fn error_result(err: &ThetaError) -> CallToolResult {
+/// The plugin's error as a tool error: its kind and actionable message (and any notes on the
+/// arguments), and the error as JSON when `structured`.
+pub fn error_result(err: &ThetaError, structured: bool, notes: &[String]) -> CallToolResult {
     let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
-        "Error: {}: {}",
+        "Error: {}: {}{}",
         report::error_kind(err),
-        report::error_text(err)
+        report::error_text(err),
+        official::notes_text(notes)
     ))]);
-    r.structured_content = Some(json!({ "error": report::error_json(err) }));
+    if structured {
+        r.structured_content = Some(json!({ "error": report::error_json(err) }));
+    }
     r
 }
 
@@ -265,17 +326,19 @@ impl ServerHandler for ThetaMcp {
 
 /// Serves the runtime's commands over stdin/stdout until the client disconnects. Logs go to stderr;
 /// stdout carries only the protocol.
-pub async fn serve_stdio(runtime: Runtime, names: ToolNames) -> anyhow::Result<()> {
-    let server = ThetaMcp::new(runtime, names).await?;
+pub async fn serve_stdio(runtime: Runtime, options: Options) -> anyhow::Result<()> {
+    let server = ThetaMcp::new(runtime, options).await?;
     tracing::info!(
         tools = server.tools().len(),
         of = server.entries.len(),
         "MCP server ready on stdio"
     );
+    let stdio = jsonrpc::checked_stdio();
     let running = server
-        .serve(rmcp::transport::stdio())
+        .serve((stdio.reader, stdio.writer))
         .await
         .map_err(|e| anyhow::anyhow!("MCP initialization failed: {e}"))?;
     running.waiting().await?;
+    jsonrpc::drain(stdio.done).await;
     Ok(())
 }

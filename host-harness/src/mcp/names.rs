@@ -1,7 +1,9 @@
-//! Tool names: the command names as they are (`theta.ondemand.chat`), or names that model APIs accept.
+//! Tool names: names that model APIs accept (the default), or the command names as they are
+//! (`--tool-names exact`: `theta.ondemand.chat`).
 //!
-//! OpenAI and Anthropic only take tool names matching `^[a-zA-Z0-9_-]{1,64}$`. With `--tool-names safe`
-//! every other character becomes `_` (`theta_ondemand_chat`) and calls are mapped back to the command.
+//! OpenAI and Anthropic only take tool names matching `^[a-zA-Z0-9_-]{1,64}$`, and some MCP clients
+//! refuse a whole tool list with one name outside it. So by default every other character becomes `_`
+//! (`theta_ondemand_chat`) and calls are mapped back to the command.
 //! The official server's four names are already safe, so they are the same in both modes. Two commands
 //! that would get the same safe name, or a name longer than 64 characters, stop the server at startup.
 
@@ -13,11 +15,11 @@ pub const MAX_SAFE_LEN: usize = 64;
 /// How commands are named as tools (`theta-host mcp --tool-names`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ToolNames {
-    /// The command names, e.g. `theta.ondemand.chat`.
+    /// Only [A-Za-z0-9_-], e.g. `theta_ondemand_chat` (what model APIs and strict clients accept).
     #[default]
-    Exact,
-    /// Only [A-Za-z0-9_-], e.g. `theta_ondemand_chat` (for OpenAI / Anthropic tool calling).
     Safe,
+    /// The command names, e.g. `theta.ondemand.chat` (opt-in; some clients reject these names).
+    Exact,
 }
 
 /// `name` with every character outside [A-Za-z0-9_-] replaced by `_`.

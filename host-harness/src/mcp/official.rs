@@ -1,22 +1,13 @@
 //! Drop-in compatibility with Theta's official on-demand MCP server (`@thetalabs/on-demand-api-mcp`,
-//! v0.1.7): its four tools `list_services`, `infer`, `get_request_status` and `get_upload_url` accept
-//! the same arguments here and answer with one text item in the same format, so agents and prompts
-//! written for that server keep working. The plugin's own JSON result travels beside it as
-//! `structuredContent`.
+//! v0.1.7): its four tools `list_services`, `infer`, `get_request_status` and `get_upload_url` take the
+//! same required arguments with the same defaults, are as tolerant, and answer with one text item in the
+//! same format, so agents and prompts written for that server keep working. Their results are text only;
+//! the plugin's JSON comes along as `structuredContent` only with `mcp --structured-content`.
 //!
-//! Only this layer adapts; the plugin's commands are unchanged. Differences, on purpose:
-//! - `list_services`: categories come from the plugin (it also knows `vision`, and files chat models
-//!   such as qwen3 under `text`, where the official server says `other`); the example input is built from
-//!   the input field names (the plugin does not return their types).
-//! - `infer` / `get_request_status`: the cost line reads `Cost: <x> USD` from `cost_usd` (the official
-//!   server prints `credits` from a `cost` field that live answers do not have); `failed` and `cancelled`
-//!   count as failures like `error`; a chat input is answered as JSON, not SSE (the official server fails
-//!   on it).
-//! - `get_upload_url`: reads both answer shapes (the official server only knows `urls[field].upload_url`,
-//!   which live answers do not use) and also accepts `input_fields` for several files at once.
-//! - Errors: `isError: true` with `Error: <kind>: <message>` (the official server has no kinds).
+//! Only this layer adapts; the plugin's commands are unchanged. The deliberate differences are listed in
+//! one place, `docs/mcp-differences.md`, which the compatibility test reads.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The official server's tool names.
 pub const OFFICIAL_TOOLS: [&str; 4] = [
@@ -26,33 +17,80 @@ pub const OFFICIAL_TOOLS: [&str; 4] = [
     "get_upload_url",
 ];
 
-/// The plugin's categories (`list_services`' enum).
-const CATEGORIES: [&str; 6] = ["image", "audio", "text", "video", "vision", "other"];
+/// Longest `wait` Theta accepts, in seconds.
+pub const MAX_WAIT: u64 = 60;
 
-/// Widens a command's schema to what the official server accepts.
+/// The official server's default `wait`, in seconds.
+pub const DEFAULT_WAIT: u64 = 30;
+
+/// Whether a command is one of the official four.
+pub fn is_official(command: &str) -> bool {
+    OFFICIAL_TOOLS.contains(&command)
+}
+
+/// The official server's category of a service, from its alias (first match wins); `other` otherwise.
+pub fn official_category(alias: &str) -> &'static str {
+    let a = alias.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| a.contains(w));
+    if has(&["whisper", "audio", "voice"]) {
+        "audio"
+    } else if has(&["flux", "sdxl", "stable", "image", "upscale"]) {
+        "image"
+    } else if has(&["llama", "llm", "text", "chat", "mistral"]) {
+        "text"
+    } else if a.contains("video") {
+        "video"
+    } else {
+        "other"
+    }
+}
+
+/// Rewrites a command's schema into the official one for the official four: the same required fields
+/// and defaults, no `additionalProperties: false` (unknown arguments are ignored with a note), and only
+/// the properties that work through MCP.
 pub fn adapt_schema(tool: &str, schema: &mut Map<String, Value>) {
+    if !is_official(tool) {
+        return;
+    }
+    schema.remove("additionalProperties");
+    let required: &[&str] = match tool {
+        "infer" => &["service", "input"],
+        "get_request_status" => &["request_id"],
+        "get_upload_url" => &["service", "input_field"],
+        _ => &[],
+    };
+    schema.insert("required".into(), json!(required));
     let Some(Value::Object(props)) = schema.get_mut("properties") else {
         return;
     };
     match tool {
-        // The official schema types `wait` as a number; fractions are rounded up here.
         "infer" => {
-            if let Some(Value::Object(wait)) = props.get_mut("wait") {
-                wait.insert("type".into(), Value::String("number".into()));
-            }
-        }
-        // The official server takes any category string (unknown ones list nothing).
-        "list_services" => {
-            if let Some(Value::Object(category)) = props.get_mut("category") {
-                category.remove("enum");
-                category.insert(
+            // `payload` and `options` are the plugin's other spellings; through MCP `input` is required.
+            props.remove("payload");
+            props.remove("options");
+            props.insert(
+                "wait".into(),
+                json!({
+                    "type": "number", "minimum": 0, "maximum": MAX_WAIT, "default": DEFAULT_WAIT,
+                    "description": "Seconds to wait for the result (0-60, default 30; more is clamped to 60). \
+                                    0 returns at once with a request id for get_request_status."
+                }),
+            );
+            if let Some(Value::Object(input)) = props.get_mut("input") {
+                input.insert(
                     "description".into(),
-                    Value::String(format!(
-                        "Only services of this category, e.g. {} (case-insensitive).",
-                        CATEGORIES.join(", ")
-                    )),
+                    "The service's input object (see list_services' example input).".into(),
                 );
             }
+        }
+        "list_services" => {
+            props.insert(
+                "category".into(),
+                json!({
+                    "type": "string",
+                    "description": "Only services of this category: image, audio, text, video or other (case-insensitive)."
+                }),
+            );
         }
         _ => {}
     }
@@ -61,36 +99,58 @@ pub fn adapt_schema(tool: &str, schema: &mut Map<String, Value>) {
 /// What to do with the plugin's answer after the call.
 #[derive(Debug, Default, PartialEq)]
 pub struct After {
-    /// `list_services` with a category the plugin does not know: the official server lists nothing.
-    pub unknown_category: bool,
+    /// `list_services`: only services of this official category (lower case).
+    pub category: Option<String>,
+    /// Notes for the text: arguments ignored or changed.
+    pub notes: Vec<String>,
 }
 
-/// Rewrites official-style arguments into the plugin's: `wait` as a whole number of seconds, the
-/// category in lower case. Arguments the plugin rejects are left for it to report.
-pub fn adapt_args(tool: &str, args: &mut Value) -> After {
+/// Rewrites official-style arguments into the plugin's, as tolerant as the official server: unknown
+/// arguments are dropped (with a note), `wait` may be a numeric string or a fraction and is clamped to
+/// 60 (with a note), the category is matched in lower case here. Wrong types are left for the plugin
+/// to report. `known` are the properties of the tool's schema.
+pub fn adapt_args(tool: &str, args: &mut Value, known: &[&str]) -> After {
     let mut after = After::default();
+    if !is_official(tool) {
+        return after;
+    }
     let Some(obj) = args.as_object_mut() else {
         return after;
     };
+    let unknown: Vec<String> = obj
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    for key in unknown {
+        obj.remove(&key);
+        after.notes.push(format!(
+            "the argument `{key}` is not one of {tool}'s ({}) and was ignored.",
+            known.join(", ")
+        ));
+    }
     match tool {
         "infer" => {
-            if let Some(Value::Number(n)) = obj.get("wait")
-                && n.as_u64().is_none()
-                && let Some(f) = n.as_f64()
-                && (0.0..=60.0).contains(&f)
-            {
-                obj.insert("wait".into(), Value::from(f.ceil() as u64));
+            let wait = match obj.get("wait") {
+                Some(Value::String(t)) => t.trim().parse::<f64>().ok(),
+                Some(Value::Number(n)) => n.as_f64(),
+                _ => None,
+            };
+            if let Some(w) = wait.filter(|w| w.is_finite() && *w >= 0.0) {
+                let mut secs = w.ceil() as u64;
+                if secs > MAX_WAIT {
+                    after.notes.push(format!(
+                        "wait {w} is more than the most Theta holds a request ({MAX_WAIT} s); waited {MAX_WAIT} s."
+                    ));
+                    secs = MAX_WAIT;
+                }
+                obj.insert("wait".into(), Value::from(secs));
             }
         }
         "list_services" => {
             if let Some(Value::String(c)) = obj.get("category") {
-                let lower = c.trim().to_ascii_lowercase();
-                if CATEGORIES.contains(&lower.as_str()) {
-                    obj.insert("category".into(), Value::String(lower));
-                } else {
-                    obj.remove("category");
-                    after.unknown_category = true;
-                }
+                after.category = Some(c.to_lowercase());
+                obj.remove("category");
             }
         }
         _ => {}
@@ -98,29 +158,44 @@ pub fn adapt_args(tool: &str, args: &mut Value) -> After {
     after
 }
 
-/// The official server's text for a result, and the structured content beside it; `None` for tools
-/// that are not the official four.
+/// The official server's text for a result, and the plugin's JSON for `structuredContent`; `None` for
+/// tools that are not the official four.
 pub fn render(tool: &str, args: &Value, result: &Value, after: &After) -> Option<(String, Value)> {
-    match tool {
+    let (mut text, structured) = match tool {
         "list_services" => {
             let empty = Vec::new();
-            let all = result.as_array().unwrap_or(&empty);
-            let services: Vec<Value> = if after.unknown_category {
-                Vec::new()
-            } else {
-                all.clone()
-            };
-            let text = list_services_text(&services);
-            Some((text, serde_json::json!({ "services": services })))
+            let services: Vec<Value> = result
+                .as_array()
+                .unwrap_or(&empty)
+                .iter()
+                .filter(|s| {
+                    after
+                        .category
+                        .as_deref()
+                        .is_none_or(|c| official_category(self::s(s, "alias").unwrap_or("")) == c)
+                })
+                .cloned()
+                .collect();
+            (
+                list_services_text(&services),
+                json!({ "services": services }),
+            )
         }
-        "infer" => Some((infer_text(result), result.clone())),
-        "get_request_status" => Some((status_text(result), result.clone())),
-        "get_upload_url" => {
-            let text = upload_text(result, s(args, "service").unwrap_or("<service>"));
-            Some((text, serde_json::json!({ "urls": result })))
-        }
-        _ => None,
-    }
+        "infer" => (infer_text(result), result.clone()),
+        "get_request_status" => (status_text(result), result.clone()),
+        "get_upload_url" => (
+            upload_text(result, s(args, "service").unwrap_or("<service>")),
+            json!({ "urls": result }),
+        ),
+        _ => return None,
+    };
+    text.push_str(&notes_text(&after.notes));
+    Some((text, structured))
+}
+
+/// The notes, as a paragraph after the official text (empty without notes).
+pub fn notes_text(notes: &[String]) -> String {
+    notes.iter().map(|n| format!("\n\nNote: {n}")).collect()
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -131,35 +206,11 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
-/// Placeholder values for an example input, as the official server builds them.
-fn example_input(service: &Value) -> Value {
-    let mut example = Map::new();
-    for field in service
-        .get("input_fields")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        let value = if field.contains("url") || field.contains("filename") {
-            Value::String("https://example.com/file".into())
-        } else if field == "prompt" {
-            Value::String("Your prompt here".into())
-        } else if field == "messages" {
-            serde_json::json!([{"role": "user", "content": "Hello"}])
-        } else {
-            Value::String("string value".into())
-        };
-        example.insert(field.to_owned(), value);
-    }
-    Value::Object(example)
-}
-
 pub fn list_services_text(services: &[Value]) -> String {
     // Grouped by category, in the order categories first appear.
     let mut groups: Vec<(String, Vec<&Value>)> = Vec::new();
     for service in services {
-        let category = s(service, "category").unwrap_or("other").to_owned();
+        let category = official_category(s(service, "alias").unwrap_or("")).to_owned();
         match groups.iter_mut().find(|(c, _)| *c == category) {
             Some((_, list)) => list.push(service),
             None => groups.push((category, vec![service])),
@@ -176,7 +227,7 @@ pub fn list_services_text(services: &[Value]) -> String {
             ));
             out.push_str(&format!(
                 "{}\n",
-                s(service, "description").unwrap_or("No description available")
+                s(service, "instructions").unwrap_or("No description available")
             ));
             let variants: Vec<&str> = service
                 .get("variants")
@@ -188,10 +239,12 @@ pub fn list_services_text(services: &[Value]) -> String {
             if variants.len() > 1 {
                 out.push_str(&format!("Variants: {}\n", variants.join(", ")));
             }
-            out.push_str(&format!(
-                "Example input: {}\n\n",
-                pretty(&example_input(service))
-            ));
+            let example = service
+                .get("input_example")
+                .filter(|e| e.is_object())
+                .cloned()
+                .unwrap_or_else(|| json!({}));
+            out.push_str(&format!("Example input: {}\n\n", pretty(&example)));
         }
     }
     out
@@ -297,46 +350,100 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const INFER_KNOWN: [&str; 6] = [
+        "service",
+        "input",
+        "wait",
+        "prediction",
+        "variant",
+        "webhook",
+    ];
+
     #[test]
-    fn official_arguments_are_accepted() {
+    fn official_arguments_are_accepted_with_tolerance() {
         let mut args = json!({"service": "flux", "input": {}, "wait": 2.5});
-        adapt_args("infer", &mut args);
+        assert_eq!(
+            adapt_args("infer", &mut args, &INFER_KNOWN),
+            After::default()
+        );
         assert_eq!(args["wait"], 3);
+        let mut args = json!({"service": "flux", "input": {}, "wait": "10", "bogus": 1});
+        let after = adapt_args("infer", &mut args, &INFER_KNOWN);
+        assert_eq!(args, json!({"service": "flux", "input": {}, "wait": 10}));
+        assert_eq!(after.notes.len(), 1);
+        assert!(after.notes[0].contains("`bogus`"), "{:?}", after.notes);
+        let mut args = json!({"service": "flux", "input": {}, "wait": 90});
+        let after = adapt_args("infer", &mut args, &INFER_KNOWN);
+        assert_eq!(args["wait"], 60);
+        assert!(after.notes[0].contains("waited 60 s"), "{:?}", after.notes);
+        // Wrong types stay for the plugin to report.
+        let mut args = json!({"service": "flux", "input": {}, "wait": "soon"});
+        adapt_args("infer", &mut args, &INFER_KNOWN);
+        assert_eq!(args["wait"], "soon");
         let mut args = json!({"category": "IMAGE"});
-        assert_eq!(adapt_args("list_services", &mut args), After::default());
-        assert_eq!(args["category"], "image");
-        let mut args = json!({"category": "music"});
-        assert!(adapt_args("list_services", &mut args).unknown_category);
-        assert!(args.get("category").is_none());
+        let after = adapt_args("list_services", &mut args, &["category"]);
+        assert_eq!(after.category.as_deref(), Some("image"));
+        assert_eq!(args, json!({}));
+        // Other tools are the plugin's business.
+        let mut args = json!({"bogus": 1});
+        assert_eq!(
+            adapt_args("theta.ondemand.chat", &mut args, &[]),
+            After::default()
+        );
+        assert_eq!(args, json!({"bogus": 1}));
+    }
+
+    #[test]
+    fn categories_are_the_official_servers() {
+        for (alias, category) in [
+            ("qwen3", "other"),
+            ("llama_3_1_70b", "text"),
+            ("flux", "image"),
+            ("stable_diffusion_xl_turbo", "image"),
+            ("whisper", "audio"),
+            ("step_video", "video"),
+            ("image_to_image", "image"),
+            ("llava", "other"),
+            ("kokoro_82m", "other"),
+        ] {
+            assert_eq!(official_category(alias), category, "{alias}");
+        }
     }
 
     #[test]
     fn list_services_reads_like_the_official_server() {
         let services = json!([
-            {"alias": "flux", "name": "FLUX.1", "category": "image", "description": "Images",
-             "variants": ["a", "b"], "input_fields": ["prompt"]},
-            {"alias": "whisper", "name": "Whisper", "category": "audio", "description": null,
-             "variants": [], "input_fields": ["audio_filename"]},
+            {"alias": "flux", "name": "FLUX.1", "instructions": "Images",
+             "variants": ["a", "b"], "input_example": {"prompt": "Your prompt here", "height": 1024}},
+            {"alias": "whisper", "name": "Whisper", "instructions": null,
+             "variants": [], "input_example": {"audio_filename": "https://example.com/file"}},
+            {"alias": "qwen3", "name": "Qwen3", "variants": ["default"], "input_example": {"stream": true}},
         ]);
         let (text, structured) =
             render("list_services", &json!({}), &services, &After::default()).unwrap();
         assert_eq!(
             text,
-            "Found 2 available services:\n\n## IMAGE\n\n### FLUX.1 (flux)\nImages\nVariants: a, b\n\
-             Example input: {\n  \"prompt\": \"Your prompt here\"\n}\n\n## AUDIO\n\n### Whisper (whisper)\n\
-             No description available\nExample input: {\n  \"audio_filename\": \"https://example.com/file\"\n}\n\n"
+            "Found 3 available services:\n\n## IMAGE\n\n### FLUX.1 (flux)\nImages\nVariants: a, b\n\
+             Example input: {\n  \"height\": 1024,\n  \"prompt\": \"Your prompt here\"\n}\n\n## AUDIO\n\n### Whisper (whisper)\n\
+             No description available\nExample input: {\n  \"audio_filename\": \"https://example.com/file\"\n}\n\n\
+             ## OTHER\n\n### Qwen3 (qwen3)\nNo description available\nExample input: {\n  \"stream\": true\n}\n\n"
         );
         assert_eq!(structured["services"][1]["alias"], "whisper");
-        let (none, _) = render(
-            "list_services",
-            &json!({}),
-            &services,
-            &After {
-                unknown_category: true,
-            },
-        )
-        .unwrap();
-        assert_eq!(none, "Found 0 available services:\n\n");
+        let other = After {
+            category: Some("other".into()),
+            ..After::default()
+        };
+        let (text, _) = render("list_services", &json!({}), &services, &other).unwrap();
+        assert!(
+            text.starts_with("Found 1 available services:\n\n## OTHER\n"),
+            "{text}"
+        );
+        let none = After {
+            category: Some("music".into()),
+            notes: vec!["x.".into()],
+        };
+        let (text, _) = render("list_services", &json!({}), &services, &none).unwrap();
+        assert_eq!(text, "Found 0 available services:\n\n\n\nNote: x.");
     }
 
     #[test]
@@ -371,12 +478,21 @@ mod tests {
     }
 
     #[test]
-    fn the_official_schema_shape_is_accepted() {
-        let mut schema = json!({"type": "object", "properties": {"wait": {"type": "integer"}, "category": {"type": "string", "enum": ["image"]}}});
+    fn the_official_schemas_required_fields_and_defaults() {
+        let mut schema = json!({"type": "object", "additionalProperties": false, "required": ["service"],
+            "properties": {"service": {"type": "string"}, "input": {"type": "object"}, "payload": {}, "options": {},
+                           "wait": {"type": "integer"}}});
         let map = schema.as_object_mut().unwrap();
         adapt_schema("infer", map);
+        assert_eq!(map["required"], json!(["service", "input"]));
         assert_eq!(map["properties"]["wait"]["type"], "number");
+        assert_eq!(map["properties"]["wait"]["default"], 30);
+        assert!(map.get("additionalProperties").is_none());
+        assert!(map["properties"].get("payload").is_none());
+        let mut schema = json!({"type": "object", "properties": {"category": {"type": "string", "enum": ["image"]}}});
+        let map = schema.as_object_mut().unwrap();
         adapt_schema("list_services", map);
         assert!(map["properties"]["category"].get("enum").is_none());
+        assert_eq!(map["required"], json!([]));
     }
 }

@@ -66,6 +66,46 @@ impl Forwarder {
     }
 }
 
+/// How often `infer` reports that it is still waiting for Theta.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// For `infer` with a `wait`: one progress event when the request goes out and one every
+/// [`HEARTBEAT`] while Theta holds it. Abort the task when the call ends.
+pub fn wait_heartbeat(events: EventCallback, args: &serde_json::Value) -> JoinHandle<()> {
+    let wait = args
+        .get("wait")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(super::official::DEFAULT_WAIT);
+    let service = args
+        .get("service")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("the service")
+        .to_owned();
+    tokio::spawn(async move {
+        if wait == 0 {
+            return;
+        }
+        events(GuestEvent::Progress {
+            message: format!(
+                "infer {service}: request sent; Theta holds it up to {wait} s for the result"
+            ),
+            attempt: None,
+        });
+        let started = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval_at(started + HEARTBEAT, HEARTBEAT);
+        loop {
+            tick.tick().await;
+            events(GuestEvent::Progress {
+                message: format!(
+                    "infer {service}: still waiting for the result ({} s of {wait} s)",
+                    started.elapsed().as_secs()
+                ),
+                attempt: None,
+            });
+        }
+    })
+}
+
 /// The notification for an event, or `None` for events that are only logged. `progress` counts the
 /// notifications sent, so it increases with every one, as MCP requires.
 pub fn notification(

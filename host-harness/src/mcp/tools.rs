@@ -20,6 +20,8 @@ pub fn tool(command: &CommandInfo) -> Tool {
     if !schema.contains_key("type") {
         schema.insert("type".into(), Value::String("object".into()));
     }
+    // Some model APIs refuse a `$schema` key in a tool's input schema; MCP assumes 2020-12 anyway.
+    schema.remove("$schema");
     super::official::adapt_schema(&command.name, &mut schema);
     let description = format!(
         "{} [effect: {}{}]",

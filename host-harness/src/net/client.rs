@@ -111,6 +111,10 @@ fn translate(err: hyper_util::client::legacy::Error) -> SendError {
         {
             return SendError::NonPublic(np.to_string());
         }
+        // The request body was cut at the host's size limit (GuardedBody): say so, not "protocol error".
+        if let Some(HttpError::HttpRequestBodySize(limit)) = e.downcast_ref::<HttpError>() {
+            return SendError::Transport(HttpError::HttpRequestBodySize(*limit));
+        }
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
             if h.is_timeout() {
                 return SendError::Transport(HttpError::ConnectionReadTimeout);

@@ -82,6 +82,11 @@ pub struct ServiceSummary {
     /// Input fields of the default prediction, required ones first.
     pub input_fields: Vec<String>,
     pub description: Option<String>,
+    /// The default prediction's `instructions` as Theta gives them (text; an object as JSON text).
+    pub instructions: Option<String>,
+    /// An example `input` for `infer`, typed from each input's declared type and default, built as
+    /// Theta's official MCP server builds it.
+    pub input_example: Map<String, Value>,
 }
 
 pub const LIST_SERVICES_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"properties":{"category":{"type":"string","enum":["image","audio","text","video","vision","other"],"description":"Only services of this category (derived from the alias)."}}}"#;
@@ -192,7 +197,18 @@ pub fn summarize(service: &Value) -> Option<ServiceSummary> {
             .then_with(|| a.0.cmp(b.0))
     });
 
+    let instructions = default.and_then(|d| match d.get("instructions") {
+        Some(Value::String(t)) if !t.is_empty() => Some(t.clone()),
+        Some(v @ (Value::Object(_) | Value::Array(_))) => Some(v.to_string()),
+        _ => None,
+    });
+    let input_example = inputs
+        .iter()
+        .map(|(name, var)| ((*name).clone(), example_value(name, var)))
+        .collect();
     Some(ServiceSummary {
+        instructions,
+        input_example,
         name: str_of(service, "name").unwrap_or(&alias).to_owned(),
         category: Category::of_alias(&alias),
         default_prediction,
@@ -202,6 +218,35 @@ pub fn summarize(service: &Value) -> Option<ServiceSummary> {
         description: default.and_then(describe_prediction),
         alias,
     })
+}
+
+/// The example value of one input, by the official MCP server's rules: strings by name (URLs and file
+/// names, the prompt) or their default, other types their default, else a placeholder of the type.
+/// A default of `0`, `false` or `""` counts as no default there, and so it does here.
+pub(crate) fn example_value(name: &str, var: &Value) -> Value {
+    let default = var.get("default").filter(|d| match d {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    });
+    // JSON numbers as JavaScript prints them: `1.0` is `1`.
+    let default = default.map(|d| match d.as_f64() {
+        Some(f) if d.is_f64() && f.fract() == 0.0 && f.abs() < 9e15 => Value::from(f as i64),
+        _ => d.clone(),
+    });
+    match var.get("type").and_then(Value::as_str).unwrap_or("") {
+        "string" if name.contains("url") || name.contains("filename") => {
+            Value::String("https://example.com/file".into())
+        }
+        "string" if name == "prompt" => Value::String("Your prompt here".into()),
+        "string" => default.unwrap_or_else(|| Value::String("string value".into())),
+        "number" | "integer" => default.unwrap_or_else(|| Value::from(1)),
+        "boolean" => default.unwrap_or(Value::Bool(false)),
+        "array" => default.unwrap_or_else(|| Value::Array(Vec::new())),
+        _ => default.unwrap_or(Value::Null),
+    }
 }
 
 /// Insertion sort: these lists are short, and the standard sorts add kilobytes per use to the component.
@@ -453,10 +498,9 @@ pub fn infer(ctx: &Ctx, mut args: InferArgs) -> Result<InferRequest> {
     infer_request_from(&Client::new(ctx).json(&call)?)
 }
 
-pub const STATUS_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"properties":{
-"request_id":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"The inference request id, e.g. `infr_rqst_...`."},
-"requestId":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Same as request_id (camelCase spelling)."}},
-"oneOf":[{"required":["request_id"]},{"required":["requestId"]}]}"#;
+pub const STATUS_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"description":"Give request_id (or its camelCase spelling requestId).","properties":{
+"request_id":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"The inference request id, e.g. `infr_rqst_...` (required unless requestId is given)."},
+"requestId":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Same as request_id (camelCase spelling)."}}}"#;
 
 pub fn parse_status(args: Args) -> Result<String> {
     args.allow_only(&["request_id", "requestId"])?;
@@ -544,14 +588,13 @@ pub struct UploadUrl {
     pub filename: String,
 }
 
-pub const UPLOAD_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"required":["service"],"properties":{
+pub const UPLOAD_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"required":["service"],"description":"Give the file field as input_field, or several as input_fields (camelCase spellings accepted).","properties":{
 "service":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Service alias, e.g. `whisper`."},
-"input_field":{"type":"string","description":"The file input field, e.g. `audio_filename`."},
+"input_field":{"type":"string","description":"The file input field, e.g. `audio_filename` (this or input_fields is required)."},
 "inputField":{"type":"string","description":"Same as input_field."},
-"input_fields":{"type":"array","items":{"type":"string"},"minItems":1,"description":"Several file input fields."},
+"input_fields":{"type":"array","items":{"type":"string"},"minItems":1,"description":"Several file input fields, instead of input_field."},
 "inputFields":{"type":"array","items":{"type":"string"},"minItems":1,"description":"Same as input_fields."},
-"prediction":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Prediction method, when the service has several."}},
-"anyOf":[{"required":["input_field"]},{"required":["inputField"]},{"required":["input_fields"]},{"required":["inputFields"]}]}"#;
+"prediction":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Prediction method, when the service has several."}}}"#;
 
 pub fn parse_upload(args: Args) -> Result<(String, Vec<String>, Option<String>)> {
     args.allow_only(&[
@@ -673,6 +716,8 @@ impl ToJson for ServiceSummary {
             ("variants", str_list(&self.variants)),
             ("input_fields", str_list(&self.input_fields)),
             ("description", opt_str(&self.description)),
+            ("instructions", opt_str(&self.instructions)),
+            ("input_example", Value::Object(self.input_example.clone())),
         ])
     }
 }

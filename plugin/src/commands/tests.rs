@@ -167,6 +167,15 @@ fn describe_lists_canonical_commands_with_valid_schemas() {
             serde_json::from_str(&c.args_schema).unwrap_or_else(|e| panic!("{}: {e}", c.name));
         assert_eq!(schema["type"], "object");
         assert_eq!(schema["additionalProperties"], false);
+        // Flat: model APIs refuse a combinator at the top of a tool's input schema; the rules between
+        // alternative fields are in the descriptions and checked by the commands.
+        for combinator in ["oneOf", "anyOf", "allOf", "not", "if"] {
+            assert!(
+                schema.get(combinator).is_none(),
+                "{}: top-level {combinator}",
+                c.name
+            );
+        }
         for (field, prop) in schema["properties"].as_object().unwrap() {
             assert!(
                 prop["description"].is_string(),
@@ -241,6 +250,12 @@ fn list_services_summarises_filters_and_sends_no_credential() {
         json!(["messages", "max_tokens", "stream"])
     );
     assert_eq!(qwen["variants"], json!(["default", "parallax_32b_fp8"]));
+    // The official server's example input: typed from the declared type (no defaults here).
+    assert_eq!(
+        qwen["input_example"],
+        json!({"max_tokens": 1, "messages": null, "stream": null})
+    );
+    assert_eq!(qwen["instructions"], "{\"unit\":\"1M input tokens\"}");
     assert_eq!(
         qwen["description"],
         "cost 20 input / 40 output per 1M input tokens"
@@ -253,6 +268,10 @@ fn list_services_summarises_filters_and_sends_no_credential() {
         json!(["prompt", "height", "guidance"])
     );
     assert_eq!(flux["variants"], json!(["quantized"]));
+    assert_eq!(
+        flux["input_example"],
+        json!({"prompt": "Your prompt here", "height": null, "guidance": null})
+    );
     assert_eq!(
         flux["description"],
         "Generate an image from a prompt (cost 1)"
@@ -1014,5 +1033,56 @@ fn chat_argument_errors_name_the_field() {
             args.clone(),
         );
         assert_eq!(field_of(&r.unwrap_err()), field, "{args}");
+    }
+}
+
+#[test]
+fn example_inputs_are_typed_like_the_official_servers() {
+    use super::ondemand::example_value;
+    let cases = [
+        (
+            "prompt",
+            json!({"type": "string"}),
+            json!("Your prompt here"),
+        ),
+        (
+            "audio_url",
+            json!({"type": "string"}),
+            json!("https://example.com/file"),
+        ),
+        (
+            "voice",
+            json!({"type": "string", "default": "af_sky"}),
+            json!("af_sky"),
+        ),
+        ("language", json!({"type": "string"}), json!("string value")),
+        (
+            "height",
+            json!({"type": "integer", "default": 1024}),
+            json!(1024),
+        ),
+        ("seed", json!({"type": "integer"}), json!(1)),
+        ("speed", json!({"type": "float", "default": 1.0}), json!(1)),
+        (
+            "temperature",
+            json!({"type": "float", "default": 0.7}),
+            json!(0.7),
+        ),
+        (
+            "guidance",
+            json!({"type": "float", "default": 0.0}),
+            Value::Null,
+        ),
+        (
+            "stream",
+            json!({"type": "bool", "default": true}),
+            json!(true),
+        ),
+        ("flag", json!({"type": "boolean"}), json!(false)),
+        ("list", json!({"type": "array"}), json!([])),
+        ("input_img", json!({"type": "file"}), Value::Null),
+    ];
+    for (name, var, want) in cases {
+        assert_eq!(example_value(name, &var), want, "{name}");
     }
 }

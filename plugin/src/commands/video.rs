@@ -142,7 +142,7 @@ pub fn upload_create(ctx: &Ctx) -> Result<Value> {
     ]))
 }
 
-pub const VIDEO_CREATE_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"properties":{"source_upload_id":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"From theta.video.uploadCreate, after the PUT."},"source_uri":{"type":"string","pattern":"^https://","description":"Or a public https URL of the video."},"playback_policy":{"type":"string","enum":["public","private"],"description":"Default public."},"file_name":{"type":"string","description":"File name to record."},"metadata":{"type":"object","description":"Metadata object."}},"oneOf":[{"required":["source_upload_id"]},{"required":["source_uri"]}]}"#;
+pub const VIDEO_CREATE_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"properties":{"source_upload_id":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"From theta.video.uploadCreate, after the PUT (exactly one of source_upload_id and source_uri)."},"source_uri":{"type":"string","pattern":"^https://","description":"Or a public https URL of the video (exactly one of source_upload_id and source_uri)."},"playback_policy":{"type":"string","enum":["public","private"],"description":"Default public."},"file_name":{"type":"string","description":"File name to record."},"metadata":{"type":"object","description":"Metadata object."}}}"#;
 
 pub fn parse_video_create(args: Args) -> Result<Value> {
     args.allow_only(&[

@@ -167,11 +167,24 @@ fn stream_error(what: &str, e: StreamError) -> TransportError {
         StreamError::Closed => TransportError::Failed(format!("{what}: the stream was closed")),
         StreamError::LastOperationFailed(err) => match wasip2::http::types::http_error_code(&err) {
             Some(code) if is_timeout(&code) => TransportError::Timeout(format!("{what}: {code:?}")),
+            Some(ErrorCode::HttpRequestBodySize(limit)) => {
+                TransportError::Denied(body_too_big(limit))
+            }
             Some(ErrorCode::InternalError(Some(text))) => TransportError::from_policy_text(&text)
                 .unwrap_or_else(|| TransportError::Failed(format!("{what}: {text}"))),
             Some(code) => TransportError::Failed(format!("{what}: {code:?}")),
             None => TransportError::Failed(format!("{what}: {}", err.to_debug_string())),
         },
+    }
+}
+
+/// The host cut a request body at its size limit.
+fn body_too_big(limit: Option<u64>) -> String {
+    match limit {
+        Some(n) => {
+            format!("limit: the request body is over the host's request-size limit of {n} bytes")
+        }
+        None => "limit: the request body is over the host's request-size limit".into(),
     }
 }
 
@@ -207,6 +220,7 @@ fn map_error_code(code: ErrorCode, request: &HttpRequest) -> TransportError {
         ErrorCode::HttpRequestDenied => {
             TransportError::Denied(format!("{} {}", request.method, request.url))
         }
+        ErrorCode::HttpRequestBodySize(limit) => TransportError::Denied(body_too_big(limit)),
         other => TransportError::Failed(format!("{other:?}")),
     }
 }

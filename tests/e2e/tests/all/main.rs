@@ -13,6 +13,7 @@ mod inference;
 mod ironclaw;
 mod mcp;
 mod money;
+mod mcp_compat;
 mod ondemand;
 mod smoke;
 mod tenants;

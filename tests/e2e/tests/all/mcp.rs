@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// The `theta-host` binary, built by cargo for this very workspace state (a no-op when it is fresh).
 /// `THETA_HOST_BIN` overrides it.
-fn theta_host_bin() -> PathBuf {
+pub(crate) fn theta_host_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Some(bin) = std::env::var_os("THETA_HOST_BIN") {
@@ -73,10 +73,43 @@ struct Server {
     log: PathBuf,
 }
 
+/// `theta-host [flags] mcp [mcp_flags]` against the fake, holding the on-demand token in its
+/// environment only, and the file its stderr goes to.
+pub(crate) fn command(
+    fake: &FakeEdgeCloud,
+    flags: &[&str],
+    mcp_flags: &[&str],
+    env: &[(&str, &str)],
+) -> (tokio::process::Command, PathBuf) {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = std::env::temp_dir().join(format!("theta-mcp-{}-{n}.log", std::process::id()));
+    let mut cmd = tokio::process::Command::new(theta_host_bin());
+    // Only what the test gives: no THETA_* from the developer's environment, no .env.local.
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+        .env("THETA_ONDEMAND_API_KEY", TOKEN)
+        .env("THETA_HTTP_RETRY_BACKOFF_MS", "25")
+        .env("THETA_HTTP_TIMEOUT_MS", "5000")
+        .args(["--env-file", "/nonexistent/.env.local", "--log", "info"])
+        .arg("--plugin")
+        .arg(plugin_wasm())
+        .args(["--test-upstream", &fake.addr().to_string()])
+        .args(flags)
+        .arg("mcp")
+        .args(mcp_flags);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    (cmd, log)
+}
+
 impl Server {
     /// `theta-host [flags] mcp` against the fake, holding the on-demand token in its environment only.
+    /// With `--structured-content`, so results carry the plugin's JSON beside the text.
     async fn start(fake: &FakeEdgeCloud, flags: &[&str], env: &[(&str, &str)]) -> Server {
-        Self::start_with(fake, flags, &[], env).await
+        Self::start_with(fake, flags, &["--structured-content"], env).await
     }
 
     /// `theta-host [flags] mcp [mcp_flags]`.
@@ -86,27 +119,7 @@ impl Server {
         mcp_flags: &[&str],
         env: &[(&str, &str)],
     ) -> Server {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let log = std::env::temp_dir().join(format!("theta-mcp-{}-{n}.log", std::process::id()));
-        let mut cmd = tokio::process::Command::new(theta_host_bin());
-        // Only what the test gives: no THETA_* from the developer's environment, no .env.local.
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", std::env::var_os("HOME").unwrap_or_default())
-            .env("THETA_ONDEMAND_API_KEY", TOKEN)
-            .env("THETA_HTTP_RETRY_BACKOFF_MS", "25")
-            .env("THETA_HTTP_TIMEOUT_MS", "5000")
-            .args(["--env-file", "/nonexistent/.env.local", "--log", "info"])
-            .arg("--plugin")
-            .arg(plugin_wasm())
-            .args(["--test-upstream", &fake.addr().to_string()])
-            .args(flags)
-            .arg("mcp")
-            .args(mcp_flags);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let (cmd, log) = command(fake, flags, mcp_flags, env);
         let (transport, _) = TokioChildProcess::builder(cmd)
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
             .spawn()
@@ -226,14 +239,14 @@ async fn initialize_and_every_command_is_a_tool_with_schema_and_hints() {
         assert!(tools.iter().any(|t| t.name == official), "{official}");
     }
     for c in &commands {
+        let name = safe_name(&c.name);
         let tool = tools
             .iter()
-            .find(|t| t.name == c.name)
-            .unwrap_or_else(|| panic!("no tool for {}", c.name));
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no tool {name} for {}", c.name));
         let schema: Value = serde_json::from_str(&c.args_schema).unwrap();
         let input = Value::Object((*tool.input_schema).clone());
-        assert_eq!(input["type"], "object", "{}", c.name);
-        assert_eq!(input["required"], schema["required"], "{}", c.name);
+        assert_flat(&name, &input);
         let keys = |v: &Value| {
             let mut k: Vec<String> = v["properties"]
                 .as_object()
@@ -242,7 +255,17 @@ async fn initialize_and_every_command_is_a_tool_with_schema_and_hints() {
             k.sort();
             k
         };
-        assert_eq!(keys(&input), keys(&schema), "{}", c.name);
+        match c.name.as_str() {
+            // The official server's required fields.
+            "list_services" => assert_eq!(input["required"], json!([])),
+            "infer" => assert_eq!(input["required"], json!(["service", "input"])),
+            "get_request_status" => assert_eq!(input["required"], json!(["request_id"])),
+            "get_upload_url" => assert_eq!(input["required"], json!(["service", "input_field"])),
+            _ => {
+                assert_eq!(input["required"], schema["required"], "{}", c.name);
+                assert_eq!(keys(&input), keys(&schema), "{}", c.name);
+            }
+        }
         let a = tool.annotations.as_ref().expect("annotations");
         let effect = theta_host::report::effect_label(c.effect);
         let read = effect == "read";
@@ -254,9 +277,10 @@ async fn initialize_and_every_command_is_a_tool_with_schema_and_hints() {
             Some(&json!(effect))
         );
     }
-    // The official `infer` takes a fractional `wait`, and any category string.
+    // The official `infer` takes a fractional `wait`, 30 by default, and any category string.
     let infer = tools.iter().find(|t| t.name == "infer").unwrap();
     assert_eq!(infer.input_schema["properties"]["wait"]["type"], "number");
+    assert_eq!(infer.input_schema["properties"]["wait"]["default"], 30);
     assert_eq!(
         infer.annotations.as_ref().unwrap().read_only_hint,
         Some(false)
@@ -372,7 +396,7 @@ async fn streamed_chat_tokens_arrive_as_progress_notifications() {
     let server = Server::start(&fake, &[], &[]).await;
     let handle = server
         .start_call(
-            "theta.ondemand.chat",
+            "theta_ondemand_chat",
             json!({"messages": [{"role": "user", "content": "tell me about blue clouds"}]}),
         )
         .await;
@@ -574,6 +598,34 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
+/// The command's tool name by default: anything outside [A-Za-z0-9_-] becomes `_`.
+pub(crate) fn safe_name(command: &str) -> String {
+    command
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A tool's input schema as model APIs take it: an object, no top-level combinator, no `$schema`.
+pub(crate) fn assert_flat(tool: &str, schema: &Value) {
+    assert_eq!(schema["type"], "object", "{tool}: {schema}");
+    for key in [
+        "oneOf", "anyOf", "allOf", "not", "if", "then", "else", "$schema",
+    ] {
+        assert!(
+            schema.get(key).is_none(),
+            "{tool}: top-level `{key}` in {schema}"
+        );
+    }
+    assert!(schema["properties"].is_object(), "{tool}: {schema}");
+}
+
 fn is_safe_tool_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
@@ -582,9 +634,10 @@ fn is_safe_tool_name(name: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn safe_tool_names_are_listed_and_reach_their_commands() {
+async fn safe_tool_names_are_the_default_and_reach_their_commands() {
     let fake = fake().await;
-    let server = Server::start_with(&fake, &[], &["--tool-names", "safe"], &[]).await;
+    // No --tool-names: safe names are the default.
+    let server = Server::start_with(&fake, &[], &["--structured-content"], &[]).await;
     let tools = server.client.list_all_tools().await.expect("tools/list");
     let rt = crate::common::runtime(crate::common::config_for(&fake)).await;
     let commands = rt.describe().await.unwrap();
@@ -709,7 +762,7 @@ spend_cap_usd = 1.0
             (granted_names.contains(&c.name.as_str()) || c.name.starts_with("theta.ondemand."))
                 && theta_host::report::effect_label(c.effect) == "read"
         })
-        .map(|c| c.name.clone())
+        .map(|c| safe_name(&c.name))
         .collect();
     expected.sort();
     assert_eq!(listed, expected);
@@ -718,7 +771,7 @@ spend_cap_usd = 1.0
     // `infer` and the chat are paid: named or matched, but not granted.
     assert!(!listed.contains(&"infer".to_owned()), "{listed:?}");
     assert!(
-        !listed.contains(&"theta.ondemand.chat".to_owned()),
+        !listed.contains(&"theta_ondemand_chat".to_owned()),
         "{listed:?}"
     );
     assert!(listed.len() < commands.len());
@@ -737,7 +790,7 @@ spend_cap_usd = 1.0
     assert!(message.contains("tenant `reader`"), "{message}");
     let (_, error) = err(&server
         .call(
-            "theta.ondemand.chat",
+            "theta_ondemand_chat",
             json!({"messages": [{"role": "user", "content": "hi"}]}),
         )
         .await);
@@ -850,4 +903,456 @@ async fn the_audit_log_has_one_line_per_outbound_request_and_no_token() {
         "{paid}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exact_tool_names_are_an_opt_in() {
+    let fake = fake().await;
+    let server = Server::start_with(&fake, &[], &["--tool-names", "exact"], &[]).await;
+    let tools = server.client.list_all_tools().await.expect("tools/list");
+    assert!(tools.iter().any(|t| t.name == "theta.ondemand.chat"));
+    assert!(!tools.iter().any(|t| t.name == "theta_ondemand_chat"));
+    for t in &tools {
+        assert_flat(&t.name, &Value::Object((*t.input_schema).clone()));
+    }
+    server.stop().await;
+}
+
+/// The query parameter `wait` of the `n`-th infer request the fake saw.
+fn infer_wait(fake: &FakeEdgeCloud, n: usize) -> Option<String> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/infer_request/"))
+        .nth(n)
+        .and_then(|r| r.query_param("wait"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_four_take_the_official_arguments_defaults_and_tolerance() {
+    let fake = fake().await;
+    // The defaults: no --structured-content, safe names.
+    let server = Server::start_with(&fake, &[], &[], &[]).await;
+
+    // Text first: the official four answer with text only, like the official server.
+    let listing = server.call("list_services", json!({})).await;
+    assert!(listing.structured_content.is_none(), "{listing:?}");
+    let all = text(&listing);
+    // The official categories: chat models that are not called llama/llm/text/chat are `other`.
+    assert!(all.contains("## OTHER\n\n### Qwen3 (qwen3)\n"), "{all}");
+    assert!(
+        all.contains("## TEXT\n\n### Llama 3.1 70B Instruct (llama_3_1_70b)\n"),
+        "{all}"
+    );
+    // The prediction's instructions, as the official server shows them.
+    assert!(
+        all.contains("(flux)\n{\"unit\":\"image\"}\nVariants: default, quantized\n"),
+        "{all}"
+    );
+    // Example inputs typed from the declared type and default.
+    for typed in [
+        "\"height\": 1024",
+        "\"guidance\": 3.5",
+        "\"stream\": true",
+        "\"temperature\": 0.7",
+        "\"max_tokens\": 500",
+        "\"voice\": \"af_sky\"",
+        "\"speed\": 1,",
+    ] {
+        assert!(all.contains(typed), "{typed} in {all}");
+    }
+    let (other, _) = (
+        text(
+            &server
+                .call("list_services", json!({"category": "Other"}))
+                .await,
+        ),
+        (),
+    );
+    assert!(other.starts_with("Found "), "{other}");
+    assert!(
+        !other.starts_with("Found 0 "),
+        "`other` is not empty: {other}"
+    );
+    assert!(
+        other.contains("(qwen3)") && !other.contains("(flux)"),
+        "{other}"
+    );
+
+    // `infer` requires `input`, as the official schema says.
+    let r = server.call("infer", json!({"service": "flux"})).await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(text(&r).contains("input"), "{}", text(&r));
+
+    // No `wait`: the official default of 30 s.
+    let r = server
+        .call(
+            "infer",
+            json!({"service": "flux", "input": {"prompt": "a"}}),
+        )
+        .await;
+    assert!(
+        text(&r).starts_with("Inference completed successfully!"),
+        "{}",
+        text(&r)
+    );
+    assert_eq!(infer_wait(&fake, 0).as_deref(), Some("30"));
+
+    // `wait: "10"` is read as 10; an unknown argument is ignored with a note.
+    let r = server
+        .call(
+            "infer",
+            json!({"service": "flux", "input": {"prompt": "b"}, "wait": "10", "style": "noir"}),
+        )
+        .await;
+    let t = text(&r);
+    assert_ne!(r.is_error, Some(true), "{t}");
+    assert!(t.starts_with("Inference completed successfully!"), "{t}");
+    assert!(
+        t.contains("\n\nNote: the argument `style` is not one of infer's"),
+        "{t}"
+    );
+    assert_eq!(infer_wait(&fake, 1).as_deref(), Some("10"));
+
+    // Above 60 s: clamped, with a note.
+    let t = text(
+        &server
+            .call(
+                "infer",
+                json!({"service": "flux", "input": {"prompt": "c"}, "wait": 600}),
+            )
+            .await,
+    );
+    assert!(t.contains("Note: wait 600 is more than"), "{t}");
+    assert_eq!(infer_wait(&fake, 2).as_deref(), Some("60"));
+
+    // get_request_status answers in text, with a note for an unknown argument.
+    let pending = text(
+        &server
+            .call(
+                "infer",
+                json!({"service": "flux", "input": {"prompt": "d"}, "wait": 0}),
+            )
+            .await,
+    );
+    let id = pending
+        .lines()
+        .find_map(|l| l.strip_prefix("Request ID: "))
+        .expect("a request id")
+        .to_owned();
+    let status = server
+        .call(
+            "get_request_status",
+            json!({"request_id": id, "verbose": true}),
+        )
+        .await;
+    assert!(status.structured_content.is_none());
+    let t = text(&status);
+    assert!(t.starts_with(&format!("Request ID: {id}\nState: ")), "{t}");
+    assert!(t.contains("Note: the argument `verbose`"), "{t}");
+
+    // Errors of the four are text too.
+    let e = server
+        .call("get_request_status", json!({"request_id": "no/such"}))
+        .await;
+    assert_eq!(e.is_error, Some(true));
+    assert!(e.structured_content.is_none());
+    assert!(
+        text(&e).starts_with("Error: invalid-argument: "),
+        "{}",
+        text(&e)
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_the_request_size_limit_is_a_limit_error_before_anything_is_sent() {
+    let fake = fake().await;
+    let dir = tempdir("limit");
+    let policy = dir.join("tenants.toml");
+    std::fs::write(
+        &policy,
+        "[tenants.small]\ncommands = [\"*\"]\neffects = [\"read\", \"mutate\", \"spend\"]\nspend_cap_usd = 1.0\nmax_request_bytes = 2000\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        &fake,
+        &["--tenants", policy.to_str().unwrap(), "--tenant", "small"],
+        &[],
+    )
+    .await;
+    let prompt = "a very long prompt ".repeat(300);
+    let r = server
+        .call(
+            "infer",
+            json!({"service": "flux", "input": {"prompt": prompt}, "wait": 0}),
+        )
+        .await;
+    let (message, error) = err(&r);
+    assert_eq!(error["kind"], "limit", "{message}");
+    assert!(message.starts_with("Error: limit: "), "{message}");
+    assert!(message.contains("limit of 2000 bytes"), "{message}");
+    let size = json!({"input": {"prompt": prompt}}).to_string().len();
+    assert!(message.contains(&format!("is {size} bytes")), "{message}");
+    assert_eq!(
+        count(&fake, "POST", "/infer_request"),
+        0,
+        "nothing was sent"
+    );
+    // A small body still goes through.
+    let (_, request) = ok(&server
+        .call(
+            "infer",
+            json!({"service": "flux", "input": {"prompt": "x"}, "wait": 0}),
+        )
+        .await);
+    assert!(request["id"].is_string());
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The size of a `tools/list` answer, as the client received it (JSON bytes).
+async fn tools_list_bytes(server: &Server) -> (usize, usize) {
+    let tools = server.client.list_all_tools().await.expect("tools/list");
+    let bytes = serde_json::to_string(&json!({ "tools": tools }))
+        .unwrap()
+        .len();
+    (tools.len(), bytes)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_presets_narrow_the_list() {
+    let fake = fake().await;
+    let mut sizes = Vec::new();
+    for (preset, expect) in [
+        ("official", Some(4)),
+        ("ondemand", Some(5)),
+        ("video,billing", None),
+        ("all", None),
+    ] {
+        let server = Server::start_with(&fake, &[], &["--tools", preset], &[]).await;
+        let tools = server.client.list_all_tools().await.expect("tools/list");
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        if let Some(n) = expect {
+            assert_eq!(tools.len(), n, "{preset}: {names:?}");
+        }
+        match preset {
+            "official" => assert_eq!(
+                names,
+                [
+                    "list_services",
+                    "infer",
+                    "get_request_status",
+                    "get_upload_url"
+                ]
+            ),
+            "video,billing" => assert!(
+                names
+                    .iter()
+                    .all(|n| n.starts_with("theta_video_") || n.starts_with("theta_billing_")),
+                "{names:?}"
+            ),
+            _ => {}
+        }
+        let (n, bytes) = tools_list_bytes(&server).await;
+        sizes.push(format!("--tools {preset}: {n} tools, {bytes} bytes"));
+        if preset == "official" {
+            // A tool outside the preset is not there at all.
+            let (message, _) = err(&server
+                .call("theta_ondemand_chat", json!({"messages": []}))
+                .await);
+            assert!(message.contains("unknown tool"), "{message}");
+            let listing = text(&server.call("list_services", json!({})).await);
+            assert!(listing.starts_with("Found "), "{listing}");
+        }
+        server.stop().await;
+    }
+    println!("tools/list sizes:\n{}", sizes.join("\n"));
+    let bad = tokio::process::Command::new(theta_host_bin())
+        .args(["mcp", "--tools", "music"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown tool family `music`"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_json_rpc_lines_get_the_spec_error_codes() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let fake = fake().await;
+    let (mut cmd, log) = command(&fake, &[], &[], &[]);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = async |line: &str| {
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        stdin.flush().await.unwrap();
+    };
+    send(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#).await;
+    send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
+    send("{this is not json").await;
+    send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"arguments":{}}}"#).await;
+    send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_services","arguments":[1,2]}}"#).await;
+    send(r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"list_services","arguments":{}}}"#).await;
+    let mut answers: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answers.len() < 5 {
+        let line = tokio::time::timeout_at(deadline.into(), stdout.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("timed out; got {answers:?}"))
+            .unwrap()
+            .expect("a line");
+        answers.push(serde_json::from_str(&line).expect("every stdout line is JSON"));
+    }
+    let by_id = |id: Value| {
+        answers
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("no answer for id {id}: {answers:?}"))
+            .clone()
+    };
+    assert!(by_id(json!(1))["result"]["serverInfo"].is_object());
+    assert_eq!(by_id(Value::Null)["error"]["code"], -32700);
+    assert_eq!(by_id(json!(2))["error"]["code"], -32602);
+    assert!(
+        by_id(json!(2))["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("name")
+    );
+    assert_eq!(by_id(json!(3))["error"]["code"], -32602);
+    assert!(
+        by_id(json!(3))["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("arguments")
+    );
+    let listing = by_id(json!(4));
+    assert!(
+        listing["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Found "),
+        "{listing}"
+    );
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the server exits at EOF")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_for_infer_with_wait_retries_and_readiness_polls() {
+    let fake = crate::families::fake_all(|_| {}).await;
+    let server = Server::start(
+        &fake,
+        &[],
+        &[
+            (
+                "THETA_INFERENCE_ENDPOINT",
+                &format!("https://{}", crate::families::ENDPOINT_HOST),
+            ),
+            (
+                "THETA_INFERENCE_AUTH_TOKEN",
+                crate::families::ENDPOINT_TOKEN,
+            ),
+            ("THETA_EC_API_KEY", crate::families::EC_KEY),
+            ("THETA_EC_PROJECT_ID", fake_edgecloud::PROJECT_ID),
+        ],
+    )
+    .await;
+    let messages = |server: &Server, token| -> Vec<String> {
+        let mut p: Vec<ProgressNotificationParam> = server
+            .progress()
+            .into_iter()
+            .filter(|p| p.progress_token == token)
+            .collect();
+        p.sort_by(|a, b| a.progress.total_cmp(&b.progress));
+        p.into_iter().filter_map(|p| p.message).collect()
+    };
+    // infer with a wait, whose first attempt finds no free instance (409, retried).
+    fake.inject(Fault::once(
+        RouteMatch::post("/infer_request/flux"),
+        FaultKind::no_instances(),
+    ));
+    let handle = server
+        .start_call(
+            "infer",
+            json!({"service": "flux", "input": {"prompt": "a"}, "wait": 20}),
+        )
+        .await;
+    let token = handle.progress_token.clone();
+    let (done, _) = ok(&response(handle).await);
+    assert!(done.starts_with("Inference completed"), "{done}");
+    let infer = messages(&server, token.clone());
+    wait_until("the infer progress", Duration::from_secs(5), || {
+        messages(&server, token.clone()).len() >= 2
+    })
+    .await;
+    let infer = if infer.len() >= 2 {
+        infer
+    } else {
+        messages(&server, token.clone())
+    };
+    assert!(
+        infer[0].contains("infer flux: request sent; Theta holds it up to 20 s"),
+        "{infer:?}"
+    );
+    assert!(infer.iter().any(|m| m.contains("retry 1 of")), "{infer:?}");
+
+    // theta.inference.ready: one notification per poll that was not ready yet (404, 502, then 200).
+    let handle = server
+        .start_call(
+            "theta_inference_ready",
+            json!({"timeout_seconds": 5, "interval_seconds": 0.05}),
+        )
+        .await;
+    let token = handle.progress_token.clone();
+    let (_, ready) = ok(&response(handle).await);
+    assert_eq!(ready["statuses"], json!([404, 502, 200]), "{ready}");
+    wait_until("the readiness progress", Duration::from_secs(5), || {
+        messages(&server, token.clone()).len() >= 2
+    })
+    .await;
+    let polls = messages(&server, token.clone());
+    assert_eq!(polls.len(), 2, "{polls:?}");
+    assert!(polls[0].contains("404, not ready yet"), "{polls:?}");
+    assert!(polls[1].contains("502, not ready yet"), "{polls:?}");
+
+    // theta.deployments.validateDisposable: the deployment, then its warm-up polls.
+    let handle = server
+        .start_call(
+            "theta_deployments_validateDisposable",
+            json!({"template_id": "img_gf070dbq0kttgz1atmiatyunhdxm", "ready_timeout_seconds": 10, "interval_seconds": 0.05}),
+        )
+        .await;
+    let token = handle.progress_token.clone();
+    let (_, validated) = ok(&response(handle).await);
+    assert_eq!(validated["ok"], true, "{validated}");
+    wait_until("the validation progress", Duration::from_secs(5), || {
+        messages(&server, token.clone())
+            .iter()
+            .filter(|m| m.contains("not ready yet"))
+            .count()
+            >= 2
+    })
+    .await;
+    let steps = messages(&server, token.clone());
+    assert!(
+        steps.iter().any(|m| m.contains("deployment created on")),
+        "{steps:?}"
+    );
+    server.stop().await;
 }
