@@ -3,7 +3,7 @@
 # Output: target/wasm32-wasip2/plugin-release/
 #   theta_plugin.wasm           the plugin (world theta:edgecloud/plugin, wasi:http): theta-host, wasmtime, jco
 #   theta_plugin_wassette.wasm  theta_plugin.wasm plus its WIT docs (`package-docs`, tools/wit-docs) for Wassette
-#   theta_plugin_ironclaw.wasm  the same commands for IronClaw (world near:agent/sandboxed-tool@0.4.0)
+#   theta_plugin_ironclaw.wasm  the same commands for IronClaw (world near:agent/sandboxed-tool, near:agent@0.4.1)
 #   hostile_guest.wasm          a deliberately hostile guest for the host's tests
 # The IronClaw build is the same crate with the `ironclaw` feature. It gets its own target directory
 # (target/ironclaw, ~30 s more on a cold build) so that the two feature sets never overwrite each

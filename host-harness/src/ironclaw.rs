@@ -1,6 +1,9 @@
-//! A host for IronClaw's `near:agent/sandboxed-tool` world (0.4.0), so the IronClaw build of the plugin
-//! is exercised under the same rules as the main one: its `http-request` import goes through the same
-//! [`crate::hooks::CallOutbound`] (allowlist, public addresses, credentials, dry-run, spend, audit).
+//! A host for IronClaw's `near:agent/sandboxed-tool` world, bound to exactly `near:agent@0.4.1`
+//! (wit/deps/near-agent/tool.wit, IronClaw main's file, the only version this host links), so the
+//! IronClaw build of the plugin is exercised against the contract IronClaw main loads and under the
+//! same rules as the main build: its `http-request` import goes through the same
+//! [`crate::hooks::CallOutbound`] (allowlist, public addresses, credentials, dry-run, spend, audit)
+//! and answers IronClaw's typed `http-failure`, with `request-sent` telling whether the request left.
 //! IronClaw's own host does the same job in production; this one exists to test the artifact.
 
 use crate::config::HostConfig;
@@ -17,15 +20,15 @@ use wasmtime::component::Linker;
 mod generated {
     wasmtime::component::bindgen!({
         path: "../wit/deps/near-agent",
-        world: "near:agent/sandboxed-tool",
+        world: "near:agent/sandboxed-tool@0.4.1",
         imports: { default: async },
         exports: { default: async },
         require_store_data_send: true,
     });
 }
 
-pub use generated::exports::near::agent::tool::{Request, Response};
-use generated::near::agent::host::{self, HttpResponse, LogLevel};
+pub use generated::exports::near::agent::tool::{ErrorKind, GuestFailure, Request, Response};
+use generated::near::agent::host::{self, HttpErrorKind, HttpFailure, HttpResponse, LogLevel};
 use generated::{SandboxedTool, SandboxedToolPre};
 
 /// Largest response body handed to the tool (IronClaw caps responses too).
@@ -88,12 +91,24 @@ impl IronclawRuntime {
         bounded(wall, tool.near_agent_tool().call_description(&mut store)).await
     }
 
+    /// One `execute` in the one-tool form (no context: the params name the command).
     pub async fn execute(&self, params: &str, events: EventCallback) -> anyhow::Result<Response> {
+        self.execute_with_context(params, None, events).await
+    }
+
+    /// One `execute` with IronClaw's execute context, e.g. `{"capability_id": "theta.infer"}` (what
+    /// IronClaw passes for a tool of an extension package).
+    pub async fn execute_with_context(
+        &self,
+        params: &str,
+        context: Option<&str>,
+        events: EventCallback,
+    ) -> anyhow::Result<Response> {
         let (mut store, tool) = self.instance("execute", events).await?;
         let wall = self.sandbox.config.limits.wall_clock;
         let request = Request {
             params: params.to_owned(),
-            context: None,
+            context: context.map(str::to_owned),
         };
         bounded(
             wall,
@@ -139,8 +154,9 @@ impl host::Host for CallState {
         headers_json: String,
         body: Option<Vec<u8>>,
         timeout_ms: Option<u32>,
-    ) -> Result<HttpResponse, String> {
-        let request = build_request(&method, &url, &headers_json, body)?;
+    ) -> Result<HttpResponse, HttpFailure> {
+        let request = build_request(&method, &url, &headers_json, body)
+            .map_err(|m| http_failure(HttpErrorKind::Input, "invalid-request", m, false))?;
         let timeout = Duration::from_millis(u64::from(timeout_ms.unwrap_or(30_000)));
         let options = wasmtime_wasi_http::RequestOptions {
             connect_timeout: Some(timeout),
@@ -151,10 +167,7 @@ impl host::Host for CallState {
         let response = outbound
             .send(request, Some(options))
             .await
-            .map_err(|e| match e {
-                wasmtime_wasi_http::Error::InternalError(Some(text)) => text,
-                other => format!("request failed: {other}"),
-            })?;
+            .map_err(send_failure)?;
         let status = response.status().as_u16();
         let headers: serde_json::Map<String, serde_json::Value> = response
             .headers()
@@ -168,14 +181,40 @@ impl host::Host for CallState {
                 })
             })
             .collect();
+        // From here on the request was sent: a failure says so (a paid request may have run).
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("reading the response failed: {e}"))?
+            .map_err(|e| {
+                let text = e.to_string();
+                match policy_failure(&text) {
+                    Some(mut f) => {
+                        f.request_sent = true;
+                        f
+                    }
+                    None if text.contains("timeout") || text.contains("Timeout") => http_failure(
+                        HttpErrorKind::Executor,
+                        "timeout",
+                        format!("reading the response timed out: {text}"),
+                        true,
+                    ),
+                    None => http_failure(
+                        HttpErrorKind::OperationFailed,
+                        "response-read",
+                        format!("reading the response failed: {text}"),
+                        true,
+                    ),
+                }
+            })?
             .to_bytes();
         if body.len() > MAX_BODY {
-            return Err(format!("response larger than {MAX_BODY} bytes"));
+            return Err(http_failure(
+                HttpErrorKind::OutputTooLarge,
+                "response-too-large",
+                format!("response larger than {MAX_BODY} bytes"),
+                true,
+            ));
         }
         Ok(HttpResponse {
             status,
@@ -196,26 +235,83 @@ impl host::Host for CallState {
             .iter()
             .any(|v| self.outbound().credential_configured(v))
     }
+}
 
-    async fn nostr_sign_event(&mut self, _event: String) -> Result<String, String> {
-        Err("nostr is not available to this tool".into())
+fn http_failure(
+    kind: HttpErrorKind,
+    code: &str,
+    message: impl Into<String>,
+    request_sent: bool,
+) -> HttpFailure {
+    HttpFailure {
+        kind,
+        code: Some(code.to_owned()),
+        message: Some(message.into()),
+        request_sent,
     }
+}
 
-    async fn nostr_publish_event(
-        &mut self,
-        _relay: String,
-        _event: String,
-    ) -> Result<String, String> {
-        Err("nostr is not available to this tool".into())
-    }
+/// Our policy boundary's refusals (`theta-policy <kind>...`, docs/host-guest-contract.md): the text
+/// travels as the message, the kind and code say what it is; nothing was sent.
+fn policy_failure(text: &str) -> Option<HttpFailure> {
+    let rest = text.trim().strip_prefix("theta-policy ")?;
+    let (kind, code) = if rest.starts_with("missing-credential") {
+        (HttpErrorKind::AuthRequired, "missing-credential")
+    } else if rest.starts_with("dry-run") {
+        (HttpErrorKind::NetworkDenied, "dry-run")
+    } else if rest.starts_with("limit") {
+        (HttpErrorKind::NetworkDenied, "limit")
+    } else {
+        (HttpErrorKind::NetworkDenied, "denied")
+    };
+    Some(http_failure(kind, code, text.trim(), false))
+}
 
-    async fn nostr_subscribe_events(
-        &mut self,
-        _relay: String,
-        _filter: String,
-        _timeout_ms: u32,
-    ) -> Result<String, String> {
-        Err("nostr is not available to this tool".into())
+/// A failure of the shared send path, as IronClaw's `http-failure`. Refusals, refused connections
+/// and failed lookups never left the host; a timeout waiting for the answer and any other
+/// connection failure may have reached Theta (`request-sent: true`, as the spend ledger assumes).
+fn send_failure(e: wasmtime_wasi_http::Error) -> HttpFailure {
+    use wasmtime_wasi_http::Error as E;
+    match e {
+        E::InternalError(Some(text)) => policy_failure(&text).unwrap_or_else(|| {
+            http_failure(HttpErrorKind::OperationFailed, "internal", text, false)
+        }),
+        E::ConnectionRefused => http_failure(
+            HttpErrorKind::OperationFailed,
+            "connection-refused",
+            "connection refused",
+            false,
+        ),
+        e @ (E::DnsError { .. } | E::DnsTimeout | E::DestinationNotFound) => {
+            http_failure(HttpErrorKind::OperationFailed, "dns", e.to_string(), false)
+        }
+        E::HttpRequestUriInvalid => http_failure(
+            HttpErrorKind::Input,
+            "invalid-uri",
+            "invalid request URI",
+            false,
+        ),
+        // A connect timeout never reached Theta; waiting for the answer may follow a sent request.
+        e @ E::ConnectionTimeout => http_failure(
+            HttpErrorKind::Executor,
+            "timeout",
+            format!("connect timed out: {e}"),
+            false,
+        ),
+        e @ (E::ConnectionReadTimeout | E::ConnectionWriteTimeout | E::HttpResponseTimeout) => {
+            http_failure(
+                HttpErrorKind::Executor,
+                "timeout",
+                format!("request timed out: {e}"),
+                true,
+            )
+        }
+        other => http_failure(
+            HttpErrorKind::OperationFailed,
+            "connection",
+            format!("request failed: {other}"),
+            true,
+        ),
     }
 }
 
@@ -279,8 +375,9 @@ pub fn secret_variables(secret: &str) -> &'static [&'static str] {
     }
 }
 
-/// The IronClaw WIT version the `ironclaw` build of the plugin targets (wit/deps/near-agent/tool.wit).
-pub const WIT_VERSION: &str = "0.4.0";
+/// The IronClaw WIT version the `ironclaw` build of the plugin targets and [`IronclawRuntime`] binds
+/// (wit/deps/near-agent/tool.wit).
+pub const WIT_VERSION: &str = "0.4.1";
 
 /// Where the generated manifest lives, relative to the repository root.
 pub const MANIFEST_PATH: &str = "hosts/ironclaw/theta.capabilities.json";
