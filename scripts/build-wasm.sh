@@ -4,6 +4,7 @@
 #   theta_plugin.wasm           the plugin (world theta:edgecloud/plugin, wasi:http): theta-host, wasmtime, jco
 #   theta_plugin_wassette.wasm  theta_plugin.wasm plus its WIT docs (`package-docs`, tools/wit-docs) for Wassette
 #   theta_plugin_ironclaw.wasm  the same commands for IronClaw (world near:agent/sandboxed-tool, near:agent@0.4.1)
+#   ironclaw-theta/             IronClaw's extension package: hosts/ironclaw + wasm/theta.wasm
 #   hostile_guest.wasm          a deliberately hostile guest for the host's tests
 # The IronClaw build is the same crate with the `ironclaw` feature. It gets its own target directory
 # (target/ironclaw, ~30 s more on a cold build) so that the two feature sets never overwrite each
@@ -18,6 +19,11 @@ cargo build --locked --target wasm32-wasip2 --profile plugin-release -p theta-pl
 # Copy to a temporary name, then rename: readers never see a half-written file.
 cp target/ironclaw/wasm32-wasip2/plugin-release/theta_plugin.wasm "$out/.theta_plugin_ironclaw.wasm.tmp"
 mv -f "$out/.theta_plugin_ironclaw.wasm.tmp" "$out/theta_plugin_ironclaw.wasm"
+# The IronClaw extension package, ready to install: hosts/ironclaw (manifest, schemas, prompts) plus
+# the component at the manifest's `module` path.
+pkg="$out/ironclaw-theta"
+rm -rf "$pkg" && mkdir -p "$pkg/wasm" && cp -r hosts/ironclaw/. "$pkg/"
+cp "$out/theta_plugin_ironclaw.wasm" "$pkg/wasm/theta.wasm"
 # Wassette's tool descriptions are the `///` comments of wit/, read from a `package-docs` section.
 # They go into a copy: jco and `wasm-tools component wit` reject a component that has that section.
 cargo run --locked --release -q -p theta-wit-docs -- --wit wit \

@@ -30,11 +30,11 @@ export!(Tool);
 
 impl Guest for Tool {
     fn execute(req: Request) -> Response {
-        let call = match parse(&req) {
-            Ok(call) => call,
+        let (call, per_tool) = match parse(&req) {
+            Ok(parsed) => parsed,
             Err(e) => return failure(&e),
         };
-        match run(&call) {
+        match run(&call, per_tool) {
             Ok(output) => Response::Success(output),
             // A preview the caller asked for is the answer, not a failure (same JSON as the error).
             Err(e @ ThetaError::DryRun { .. }) if call.dry_run => Response::Success(e.to_json()),
@@ -69,8 +69,8 @@ fn failure(e: &ThetaError) -> Response {
 }
 
 /// The call: the command is the one the context's `capability_id` names (IronClaw's per-tool
-/// dispatch, params = that command's arguments), else the one the params name.
-fn parse(req: &Request) -> Result<ToolCall, ThetaError> {
+/// dispatch, params = that command's arguments; `true`), else the one the params name.
+fn parse(req: &Request) -> Result<(ToolCall, bool), ThetaError> {
     match tool_shim::capability_id(req.context.as_deref())? {
         Some(id) => {
             let commands = crate::commands::describe();
@@ -89,13 +89,16 @@ fn parse(req: &Request) -> Result<ToolCall, ThetaError> {
                         ),
                     )
                 })?;
-            tool_shim::parse_tool_params(info, &req.params)
+            Ok((tool_shim::parse_tool_params(info, &req.params)?, true))
         }
-        None => tool_shim::parse_params(&req.params),
+        None => Ok((tool_shim::parse_params(&req.params)?, false)),
     }
 }
 
-fn run(call: &ToolCall) -> Result<String, ThetaError> {
+/// Runs the call. A per-command tool of the extension package has its credentials declared in the
+/// manifest, and the host answers `auth-required` for a missing one before sending anything, so it
+/// is not asked first; the one-tool form asks `secret-exists` to fail early with the secret's name.
+fn run(call: &ToolCall, per_tool: bool) -> Result<String, ThetaError> {
     // IronClaw gives tools an empty environment; other settings may still come from it (our test host).
     let mut config = Config::load()?;
     config.host_injects_credentials = true;
@@ -106,7 +109,7 @@ fn run(call: &ToolCall) -> Result<String, ThetaError> {
     if call.endpoint.is_some() {
         config.inference_endpoint = call.endpoint.clone();
     }
-    if !config.dry_run {
+    if !config.dry_run && !per_tool {
         check_secrets(&call.command, &config)?;
     }
     let ctx = Ctx {

@@ -20,6 +20,9 @@ mod typed;
 
 #[cfg(feature = "ironclaw")]
 pub mod ironclaw;
+// The IronClaw extension package generator (tests, examples/ironclaw-package.rs): never in a component.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod ironclaw_package;
 
 #[cfg(not(feature = "ironclaw"))]
 wit_bindgen::generate!({

@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use theta_host::HostConfig;
 use theta_host::events::GuestEvent;
-use theta_host::ironclaw::{
-    ErrorKind, IronclawRuntime, MANIFEST_PATH, Response, capabilities_manifest,
-};
+use theta_host::ironclaw::{ErrorKind, IronclawRuntime, Response, WIT_VERSION};
 
 fn ironclaw(cfg: HostConfig) -> IronclawRuntime {
     IronclawRuntime::new(cfg, &ironclaw_wasm())
@@ -385,73 +383,117 @@ async fn bad_params_are_actionable_errors() {
     assert_eq!(e.err()["field"], "category");
 }
 
-fn manifest_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(MANIFEST_PATH)
+/// The committed IronClaw extension package (hosts/ironclaw/manifest.toml; its freshness against
+/// describe() is checked by the plugin's `ironclaw_package` test).
+fn package_manifest() -> toml::Table {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../hosts/ironclaw/manifest.toml");
+    let text = std::fs::read_to_string(&path).expect("hosts/ironclaw/manifest.toml");
+    text.parse::<toml::Table>().expect("the manifest is TOML")
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn ironclaw_capabilities_manifest_is_in_sync_with_describe() {
-    let commands = runtime(HostConfig::empty()).await.describe().await.unwrap();
-    let description = ironclaw(HostConfig::empty()).description().await.unwrap();
-    let want = capabilities_manifest(&commands, &description);
-    let path = manifest_file();
-    let text = format!("{}\n", serde_json::to_string_pretty(&want).unwrap());
-    if std::env::var("THETA_UPDATE_MANIFEST").is_ok_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &text).unwrap();
-        eprintln!("wrote {}", path.display());
-        return;
-    }
-    let have = std::fs::read_to_string(&path).unwrap_or_default();
-    let have: Value = serde_json::from_str(&have).unwrap_or(Value::Null);
-    assert!(
-        have == want,
-        "{} is out of sync with the plugin's describe(); regenerate it with\n  \
-         THETA_UPDATE_MANIFEST=1 cargo test --locked --release -p theta-e2e --test ironclaw ironclaw_capabilities_manifest\n\
-         and commit the result",
-        MANIFEST_PATH
-    );
-
-    // What the manifest promises: Theta hosts only, credentials per family, spending marked.
-    for entry in want["http"]["allowlist"].as_array().unwrap() {
-        let host = entry["host"].as_str().unwrap();
-        assert!(
-            host.ends_with(".thetaedgecloud.com")
-                || host.ends_with(".onthetaedgecloud.com")
-                || host == "api.thetavideoapi.com",
-            "{host}"
-        );
-    }
-    let creds = want["http"]["credentials"].as_object().unwrap();
+async fn every_tool_of_the_extension_package_dispatches_to_its_command_in_the_artifact() {
+    let manifest = package_manifest();
     assert_eq!(
-        creds["theta_ondemand_api_token"]["host_patterns"],
-        json!(["ondemand.thetaedgecloud.com"])
+        manifest["schema_version"].as_str(),
+        Some("reborn.extension_manifest.v3")
     );
-    for c in &commands {
-        let tool = want["tools"]
+    assert_eq!(manifest["runtime"]["kind"].as_str(), Some("wasm"));
+    let commands = runtime(HostConfig::empty()).await.describe().await.unwrap();
+    let tools = manifest["tools"].as_array().expect("[[tools]]");
+    assert_eq!(tools.len(), commands.len(), "one tool per command");
+    let rt = ironclaw(HostConfig::empty());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../hosts/ironclaw");
+    for tool in tools {
+        let id = tool["id"].as_str().unwrap();
+        assert!(id.starts_with("theta."), "{id}");
+        let effects: Vec<&str> = tool["effects"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|t| t["name"] == c.name.as_str())
-            .unwrap();
-        let label = theta_host::report::effect_label(c.effect);
-        assert_eq!(tool["effect"], label);
-        assert_eq!(tool["spends_money"], label == "spend", "{}", c.name);
-        assert_eq!(tool["external_write"], label != "read", "{}", c.name);
-        assert_eq!(
-            tool["parameters"],
-            serde_json::from_str::<Value>(&c.args_schema).unwrap()
-        );
-        for secret in tool["secrets"].as_array().unwrap() {
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        if effects.contains(&"financial") || effects.contains(&"external_write") {
+            assert_eq!(tool["default_permission"].as_str(), Some("ask"), "{id}");
+        }
+        for c in tool
+            .get("credentials")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let host = c["audience"]["host"].as_str().unwrap();
+            assert_eq!(c["audience"]["scheme"].as_str(), Some("https"), "{id}");
             assert!(
-                creds.values().any(|m| &m["secret_name"] == secret),
-                "{}: secret {secret} has no injection rule",
-                c.name
+                !host.contains('*') && host.contains('.'),
+                "{id}: literal host, got {host}"
             );
         }
+        // The tool's input schema, as the runtime hands it to the model: every property it adds
+        // (dry_run, project_id, endpoint) is accepted by the artifact; the command itself refuses
+        // the call (an unknown key or a missing required argument), proving the id dispatched to
+        // it, and nothing was sent.
+        let schema_ref = tool["input_schema_ref"].as_str().unwrap();
+        let schema: Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join(schema_ref)).unwrap()).unwrap();
+        let props = schema["properties"].as_object().unwrap();
+        let mut params = json!({"zz_probe": 1});
+        if props.contains_key("dry_run") {
+            params["dry_run"] = json!(true);
+        }
+        if props.contains_key("project_id") {
+            params["project_id"] = json!("prj_probe");
+        }
+        if props.contains_key("endpoint") {
+            params["endpoint"] = json!("https://probe.tec-s1.onthetaedgecloud.com");
+        }
+        let e = execute_tool(&rt, id, params).await;
+        assert_eq!(
+            e.failure(),
+            (ErrorKind::Input, "invalid-argument"),
+            "{id}: {:?}",
+            e.result
+        );
+        // The command's own check answered: the unknown key, or a required argument of this
+        // tool's schema (never one of the keys the tool schema adds).
+        let field = e.err()["field"].as_str().unwrap_or_default().to_owned();
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert!(
+            field == "zz_probe" || required.contains(&field.as_str()),
+            "{id}: {}",
+            e.err()
+        );
+        assert!(
+            root.join(tool["prompt_doc_ref"].as_str().unwrap()).exists(),
+            "{id}"
+        );
     }
+    assert_eq!(WIT_VERSION, "0.4.1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_per_tool_call_without_its_credential_gets_auth_required_from_the_host() {
+    let fake = fake().await;
+    let mut cfg = config_for(&fake);
+    cfg.credentials = Default::default();
+    let rt = ironclaw(cfg);
+    let e = execute_tool(
+        &rt,
+        "theta.get_request_status",
+        json!({"request_id": "infr_rqst_1"}),
+    )
+    .await;
+    assert_eq!(
+        e.failure(),
+        (ErrorKind::AuthRequired, "missing-credential"),
+        "{:?}",
+        e.result
+    );
+    assert_eq!(e.err()["variable"], "THETA_ONDEMAND_API_TOKEN");
+    assert!(fake.requests().is_empty(), "{:?}", seen(&fake));
 }
 
 #[tokio::test(flavor = "multi_thread")]
