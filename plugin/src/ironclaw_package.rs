@@ -30,6 +30,13 @@ const PLATFORM_HOST: &str = "api.thetaedgecloud.com";
 const VIDEO_HOST: &str = "api.thetavideoapi.com";
 const DEPLOYMENT_HOSTS: &str = "*.onthetaedgecloud.com";
 
+/// One `[auth.<name>]` section: name, display name, (handle, label) of each secret field.
+type AuthSection = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 /// Options of one generated package.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PackageOptions {
@@ -242,7 +249,7 @@ pub fn files(
         ));
         out.push((prompt_ref, prompt_doc(info, &id, &schema, &creds)));
     }
-    let auths: [(&str, &str, &[(&str, &str)]); 4] = [
+    let auths: [AuthSection; 4] = [
         (
             "theta_ondemand",
             "Theta EdgeCloud on-demand API",
