@@ -23,6 +23,8 @@ cargo clippy --locked --workspace --all-targets --release -- -D warnings
 cargo clippy --locked --target wasm32-wasip2 -p theta-plugin -p hostile-guest --profile plugin-release -- -D warnings
 cargo clippy --locked --target wasm32-wasip2 -p theta-plugin --profile plugin-release --features ironclaw \
   --target-dir target/ironclaw -- -D warnings
+cargo clippy --locked --target wasm32-wasip2 -p theta-plugin --profile plugin-release --features commands-only \
+  --target-dir target/commands -- -D warnings
 # The workspace build also builds target/release/theta-host (the CLI tests need it); the MCP tests use
 # that binary instead of building their own.
 THETA_HOST_BIN="$PWD/target/release/theta-host" \

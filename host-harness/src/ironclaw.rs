@@ -1,6 +1,9 @@
-//! A host for IronClaw's `near:agent/sandboxed-tool` world (0.4.0), so the IronClaw build of the plugin
-//! is exercised under the same rules as the main one: its `http-request` import goes through the same
-//! [`crate::hooks::CallOutbound`] (allowlist, public addresses, credentials, dry-run, spend, audit).
+//! A host for IronClaw's `near:agent/sandboxed-tool` world, bound to exactly `near:agent@0.4.1`
+//! (wit/deps/near-agent/tool.wit, IronClaw main's file, the only version this host links), so the
+//! IronClaw build of the plugin is exercised against the contract IronClaw main loads and under the
+//! same rules as the main build: its `http-request` import goes through the same
+//! [`crate::hooks::CallOutbound`] (allowlist, public addresses, credentials, dry-run, spend, audit)
+//! and answers IronClaw's typed `http-failure`, with `request-sent` telling whether the request left.
 //! IronClaw's own host does the same job in production; this one exists to test the artifact.
 
 use crate::config::HostConfig;
@@ -17,15 +20,15 @@ use wasmtime::component::Linker;
 mod generated {
     wasmtime::component::bindgen!({
         path: "../wit/deps/near-agent",
-        world: "near:agent/sandboxed-tool",
+        world: "near:agent/sandboxed-tool@0.4.1",
         imports: { default: async },
         exports: { default: async },
         require_store_data_send: true,
     });
 }
 
-pub use generated::exports::near::agent::tool::{Request, Response};
-use generated::near::agent::host::{self, HttpResponse, LogLevel};
+pub use generated::exports::near::agent::tool::{ErrorKind, GuestFailure, Request, Response};
+use generated::near::agent::host::{self, HttpErrorKind, HttpFailure, HttpResponse, LogLevel};
 use generated::{SandboxedTool, SandboxedToolPre};
 
 /// Largest response body handed to the tool (IronClaw caps responses too).
@@ -88,19 +91,27 @@ impl IronclawRuntime {
         bounded(limits, tool.near_agent_tool().call_description(&mut store)).await
     }
 
+    /// One `execute` in the one-tool form (no context: the params name the command).
     pub async fn execute(&self, params: &str, events: EventCallback) -> anyhow::Result<Response> {
-        // The host reads which command the call runs from the parameters itself: its route table
-        // then allows exactly that command's requests (an unknown one: none).
-        let command = serde_json::from_str::<serde_json::Value>(params)
-            .ok()
-            .and_then(|v| v.get("command").and_then(|c| c.as_str()).map(str::to_owned))
-            .and_then(|c| crate::policy::routes::canonical_command(c.trim()))
-            .unwrap_or("execute");
+        self.execute_with_context(params, None, events).await
+    }
+
+    /// One `execute` with IronClaw's execute context, e.g. `{"capability_id": "theta.infer"}` (what
+    /// IronClaw passes for a tool of an extension package).
+    pub async fn execute_with_context(
+        &self,
+        params: &str,
+        context: Option<&str>,
+        events: EventCallback,
+    ) -> anyhow::Result<Response> {
+        // The host reads which command the call runs itself (the context's tool id, else the
+        // params' `command`): its route table then allows exactly that command's requests.
+        let command = command_of(params, context).unwrap_or("execute");
         let (mut store, tool) = self.instance(command, events).await?;
         let limits = &self.sandbox.config.limits;
         let request = Request {
             params: params.to_owned(),
-            context: None,
+            context: context.map(str::to_owned),
         };
         bounded(
             limits,
@@ -146,8 +157,9 @@ impl host::Host for CallState {
         headers_json: String,
         body: Option<Vec<u8>>,
         timeout_ms: Option<u32>,
-    ) -> Result<HttpResponse, String> {
-        let request = build_request(&method, &url, &headers_json, body)?;
+    ) -> Result<HttpResponse, HttpFailure> {
+        let request = build_request(&method, &url, &headers_json, body)
+            .map_err(|m| http_failure(HttpErrorKind::Input, "invalid-request", m, false))?;
         let timeout = Duration::from_millis(u64::from(timeout_ms.unwrap_or(30_000)));
         let options = wasmtime_wasi_http::RequestOptions {
             connect_timeout: Some(timeout),
@@ -158,10 +170,7 @@ impl host::Host for CallState {
         let response = outbound
             .send(request, Some(options))
             .await
-            .map_err(|e| match e {
-                wasmtime_wasi_http::Error::InternalError(Some(text)) => text,
-                other => format!("request failed: {other}"),
-            })?;
+            .map_err(send_failure)?;
         let status = response.status().as_u16();
         let headers: serde_json::Map<String, serde_json::Value> = response
             .headers()
@@ -175,14 +184,40 @@ impl host::Host for CallState {
                 })
             })
             .collect();
+        // From here on the request was sent: a failure says so (a paid request may have run).
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("reading the response failed: {e}"))?
+            .map_err(|e| {
+                let text = e.to_string();
+                match policy_failure(&text) {
+                    Some(mut f) => {
+                        f.request_sent = true;
+                        f
+                    }
+                    None if text.contains("timeout") || text.contains("Timeout") => http_failure(
+                        HttpErrorKind::Executor,
+                        "timeout",
+                        format!("reading the response timed out: {text}"),
+                        true,
+                    ),
+                    None => http_failure(
+                        HttpErrorKind::OperationFailed,
+                        "response-read",
+                        format!("reading the response failed: {text}"),
+                        true,
+                    ),
+                }
+            })?
             .to_bytes();
         if body.len() > MAX_BODY {
-            return Err(format!("response larger than {MAX_BODY} bytes"));
+            return Err(http_failure(
+                HttpErrorKind::OutputTooLarge,
+                "response-too-large",
+                format!("response larger than {MAX_BODY} bytes"),
+                true,
+            ));
         }
         Ok(HttpResponse {
             status,
@@ -203,26 +238,83 @@ impl host::Host for CallState {
             .iter()
             .any(|v| self.outbound().credential_configured(v))
     }
+}
 
-    async fn nostr_sign_event(&mut self, _event: String) -> Result<String, String> {
-        Err("nostr is not available to this tool".into())
+fn http_failure(
+    kind: HttpErrorKind,
+    code: &str,
+    message: impl Into<String>,
+    request_sent: bool,
+) -> HttpFailure {
+    HttpFailure {
+        kind,
+        code: Some(code.to_owned()),
+        message: Some(message.into()),
+        request_sent,
     }
+}
 
-    async fn nostr_publish_event(
-        &mut self,
-        _relay: String,
-        _event: String,
-    ) -> Result<String, String> {
-        Err("nostr is not available to this tool".into())
-    }
+/// Our policy boundary's refusals (`theta-policy <kind>...`, docs/host-guest-contract.md): the text
+/// travels as the message, the kind and code say what it is; nothing was sent.
+fn policy_failure(text: &str) -> Option<HttpFailure> {
+    let rest = text.trim().strip_prefix("theta-policy ")?;
+    let (kind, code) = if rest.starts_with("missing-credential") {
+        (HttpErrorKind::AuthRequired, "missing-credential")
+    } else if rest.starts_with("dry-run") {
+        (HttpErrorKind::NetworkDenied, "dry-run")
+    } else if rest.starts_with("limit") {
+        (HttpErrorKind::NetworkDenied, "limit")
+    } else {
+        (HttpErrorKind::NetworkDenied, "denied")
+    };
+    Some(http_failure(kind, code, text.trim(), false))
+}
 
-    async fn nostr_subscribe_events(
-        &mut self,
-        _relay: String,
-        _filter: String,
-        _timeout_ms: u32,
-    ) -> Result<String, String> {
-        Err("nostr is not available to this tool".into())
+/// A failure of the shared send path, as IronClaw's `http-failure`. Refusals, refused connections
+/// and failed lookups never left the host; a timeout waiting for the answer and any other
+/// connection failure may have reached Theta (`request-sent: true`, as the spend ledger assumes).
+fn send_failure(e: wasmtime_wasi_http::Error) -> HttpFailure {
+    use wasmtime_wasi_http::Error as E;
+    match e {
+        E::InternalError(Some(text)) => policy_failure(&text).unwrap_or_else(|| {
+            http_failure(HttpErrorKind::OperationFailed, "internal", text, false)
+        }),
+        E::ConnectionRefused => http_failure(
+            HttpErrorKind::OperationFailed,
+            "connection-refused",
+            "connection refused",
+            false,
+        ),
+        e @ (E::DnsError { .. } | E::DnsTimeout | E::DestinationNotFound) => {
+            http_failure(HttpErrorKind::OperationFailed, "dns", e.to_string(), false)
+        }
+        E::HttpRequestUriInvalid => http_failure(
+            HttpErrorKind::Input,
+            "invalid-uri",
+            "invalid request URI",
+            false,
+        ),
+        // A connect timeout never reached Theta; waiting for the answer may follow a sent request.
+        e @ E::ConnectionTimeout => http_failure(
+            HttpErrorKind::Executor,
+            "timeout",
+            format!("connect timed out: {e}"),
+            false,
+        ),
+        e @ (E::ConnectionReadTimeout | E::ConnectionWriteTimeout | E::HttpResponseTimeout) => {
+            http_failure(
+                HttpErrorKind::Executor,
+                "timeout",
+                format!("request timed out: {e}"),
+                true,
+            )
+        }
+        other => http_failure(
+            HttpErrorKind::OperationFailed,
+            "connection",
+            format!("request failed: {other}"),
+            true,
+        ),
     }
 }
 
@@ -286,141 +378,45 @@ pub fn secret_variables(secret: &str) -> &'static [&'static str] {
     }
 }
 
-/// The IronClaw WIT version the `ironclaw` build of the plugin targets (wit/deps/near-agent/tool.wit).
-pub const WIT_VERSION: &str = "0.4.0";
+/// The IronClaw WIT version the `ironclaw` build of the plugin targets and [`IronclawRuntime`] binds
+/// (wit/deps/near-agent/tool.wit).
+pub const WIT_VERSION: &str = "0.4.1";
 
-/// Where the generated manifest lives, relative to the repository root.
-pub const MANIFEST_PATH: &str = "hosts/ironclaw/theta.capabilities.json";
+/// The command an IronClaw call runs, as the host reads it: the tool id in the context's
+/// `capability_id` (`theta.` + the command in snake case), else `command` in the params.
+fn command_of(params: &str, context: Option<&str>) -> Option<&'static str> {
+    let capability = context
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .and_then(|v| v.get("capability_id")?.as_str().map(str::to_owned));
+    if let Some(id) = capability {
+        return crate::policy::routes::commands()
+            .into_iter()
+            .find(|c| tool_id(c) == id.trim());
+    }
+    let named = serde_json::from_str::<serde_json::Value>(params)
+        .ok()?
+        .get("command")?
+        .as_str()?
+        .trim()
+        .to_owned();
+    crate::policy::routes::canonical_command(&named)
+}
 
-/// The secrets IronClaw holds for the plugin, each injected only into its family's hosts.
-const IRONCLAW_SECRETS: [&str; 5] = [
-    "theta_ondemand_api_token",
-    "theta_ec_api_key",
-    "theta_inference_auth_token",
-    "theta_video_sa_id",
-    "theta_video_sa_secret",
-];
-
-/// The `<tool>.capabilities.json` IronClaw installs beside the IronClaw build of the plugin (as
-/// `theta.wasm` + `theta.capabilities.json`), generated from the plugin's own `describe()` and the
-/// IronClaw build's `description()`:
-/// - `http.allowlist`: the Theta hosts only, HTTPS; `http.credentials`: one secret per API family,
-///   injected by IronClaw into requests to that family's hosts only (the tool never sees a value);
-/// - `secrets.allowed_names`: the secrets the tool may test with `secret-exists`;
-/// - `auth`/`setup`: how IronClaw asks the user for the on-demand token;
-/// - `discovery_summary`: what `tool_info` shows the model;
-/// - `tools` (ours; IronClaw ignores unknown keys): every command with its argument schema, effect,
-///   credentials, and whether it is an external write and spends money (deployments, inference, video).
-pub fn capabilities_manifest(
-    commands: &[crate::bindings::CommandInfo],
-    description: &str,
-) -> serde_json::Value {
-    use crate::bindings::Effect;
-    use serde_json::{Value, json};
-    let schema_of = |c: &crate::bindings::CommandInfo| -> Value {
-        serde_json::from_str(&c.args_schema).unwrap_or(json!({"type": "object"}))
-    };
-    let tools: Vec<Value> = commands
-        .iter()
-        .map(|c| {
-            json!({
-                "name": c.name,
-                "description": c.summary,
-                "effect": crate::report::effect_label(c.effect),
-                "external_write": c.effect != Effect::Read,
-                "spends_money": c.effect == Effect::Spend,
-                "credentials": c.credentials,
-                "secrets": c.credentials.iter().filter(|v| IRONCLAW_SECRETS.contains(&v.to_ascii_lowercase().as_str())).map(|v| v.to_ascii_lowercase()).collect::<Vec<_>>(),
-                // Non-secret settings (project / org ids): IronClaw gives tools no environment, so
-                // commands that need them report a missing-credential error naming the variable.
-                "settings": c.credentials.iter().filter(|v| !IRONCLAW_SECRETS.contains(&v.to_ascii_lowercase().as_str())).collect::<Vec<_>>(),
-                "parameters": schema_of(c),
-            })
-        })
-        .collect();
-    let requirements: Vec<String> = commands
-        .iter()
-        .map(|c| {
-            let required: Vec<String> = schema_of(c)["required"]
-                .as_array()
-                .map(|r| {
-                    r.iter()
-                        .filter_map(|v| v.as_str().map(|s| format!("`{s}`")))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let cost = match c.effect {
-                Effect::Spend => " Spends money (external write).",
-                Effect::Mutate => " External write.",
-                Effect::Read => "",
-            };
-            if required.is_empty() {
-                format!("`{}`: no required args.{cost}", c.name)
-            } else {
-                format!("`{}` requires args {}.{cost}", c.name, required.join(", "))
+/// IronClaw's tool id of a command: `theta.deployments.listTemplates` → `theta.deployments_list_templates`.
+fn tool_id(command: &str) -> String {
+    let bare = command.strip_prefix("theta.").unwrap_or(command);
+    let mut name = String::with_capacity(bare.len() + 4);
+    for ch in bare.chars() {
+        match ch {
+            '.' | '-' => name.push('_'),
+            c if c.is_ascii_uppercase() => {
+                if !name.is_empty() && !name.ends_with('_') {
+                    name.push('_');
+                }
+                name.push(c.to_ascii_lowercase());
             }
-        })
-        .collect();
-    let bearer = |secret: &str, hosts: &[&str]| json!({"secret_name": secret, "location": {"type": "bearer"}, "host_patterns": hosts});
-    let header = |secret: &str, name: &str, hosts: &[&str]| json!({"secret_name": secret, "location": {"type": "header", "name": name}, "host_patterns": hosts});
-    let https_host = |host: &str| json!({"host": host, "path_prefix": "/"});
-    json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "wit_version": WIT_VERSION,
-        "description": description,
-        "discovery_summary": {
-            "always_required": ["command"],
-            "conditional_requirements": requirements,
-            "notes": [
-                "Parameters are {\"command\": NAME, \"args\": {...}}; add \"dry_run\": true to get the request a mutating or paid command would send, without sending it.",
-                "Commands whose effect is spend run paid work on Theta EdgeCloud (inference, deployments, video): treat them as external writes that cost money.",
-                "Streaming degrades to a single response in IronClaw: chat tokens are returned together with the final answer.",
-                "Errors are one line, then the error as JSON with a `kind` (invalid-argument, missing-credential, denied, dry-run, upstream, capacity-exhausted, timeout, transport)."
-            ],
-            "examples": [
-                {"command": "list_services", "args": {"category": "image"}},
-                {"command": "infer", "args": {"service": "flux", "input": {"prompt": "a blue cloud"}, "wait": 30}, "dry_run": true},
-                {"command": "theta.ondemand.chat", "args": {"messages": [{"role": "user", "content": "Hello"}]}}
-            ]
-        },
-        "http": {
-            "allowlist": [
-                https_host("ondemand.thetaedgecloud.com"),
-                https_host("controller.thetaedgecloud.com"),
-                https_host("api.thetaedgecloud.com"),
-                https_host("*.onthetaedgecloud.com"),
-                https_host(crate::policy::allowlist::VIDEO_API_HOST),
-            ],
-            "credentials": {
-                "theta_ondemand_api_token": bearer("theta_ondemand_api_token", &["ondemand.thetaedgecloud.com"]),
-                "theta_ec_api_key": header("theta_ec_api_key", "x-api-key", &["controller.thetaedgecloud.com", "api.thetaedgecloud.com"]),
-                "theta_inference_auth_token": bearer("theta_inference_auth_token", &["*.onthetaedgecloud.com"]),
-                "theta_video_sa_id": header("theta_video_sa_id", "x-tva-sa-id", &[crate::policy::allowlist::VIDEO_API_HOST]),
-                "theta_video_sa_secret": header("theta_video_sa_secret", "x-tva-sa-secret", &[crate::policy::allowlist::VIDEO_API_HOST])
-            },
-            "rate_limit": {"requests_per_minute": 60, "requests_per_hour": 1000},
-            "timeout_secs": 120
-        },
-        "secrets": {
-            "allowed_names": IRONCLAW_SECRETS
-        },
-        "auth": {
-            "secret_name": "theta_ondemand_api_token",
-            "display_name": "Theta EdgeCloud on-demand API",
-            "instructions": "In the Theta EdgeCloud dashboard, open On-demand model APIs and copy the Access Token.",
-            "setup_url": "https://www.thetaedgecloud.com/",
-            "env_var": "THETA_ONDEMAND_API_TOKEN",
-            "provider": "theta"
-        },
-        "setup": {
-            "required_secrets": [
-                {"name": "theta_ondemand_api_token", "prompt": "Theta EdgeCloud on-demand API access token (dashboard: On-demand model APIs, Access Token)"},
-                {"name": "theta_ec_api_key", "prompt": "Theta EdgeCloud controller API key, for deployments (optional)", "optional": true},
-                {"name": "theta_inference_auth_token", "prompt": "Bearer token of a dedicated deployment's endpoint (optional)", "optional": true},
-                {"name": "theta_video_sa_id", "prompt": "Theta Video API service account id (optional)", "optional": true},
-                {"name": "theta_video_sa_secret", "prompt": "Theta Video API service account secret (optional)", "optional": true}
-            ]
-        },
-        "tools": tools,
-    })
+            c => name.push(c),
+        }
+    }
+    format!("theta.{name}")
 }

@@ -139,12 +139,19 @@ impl Call {
     }
 }
 
+/// Appended to the error of a paid or mutating request that failed after the host sent it: it is
+/// not retried, and the caller is told why.
+pub const SENT_NOTE: &str = "; the request was sent before it failed, so Theta may have run (and charged) it: \
+                              check its result (e.g. get_request_status, a list command) before sending it again";
+
 /// A retry that may follow an outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Status(u16),
-    /// The connection failed (not a timeout, not a policy refusal).
+    /// The connection failed (not a timeout, not a policy refusal), maybe after the request was sent.
     TransportFailure,
+    /// The host says the request never left: nothing ran, so any method may be sent again.
+    NotSent,
 }
 
 /// The retry table. Reads are retried on transient statuses and broken connections. Paid or
@@ -156,6 +163,7 @@ pub fn should_retry(method: &str, outcome: Outcome) -> bool {
         Outcome::Status(s) if read => matches!(s, 408 | 425 | 429 | 500 | 502 | 503 | 504),
         Outcome::Status(s) => matches!(s, 409 | 429),
         Outcome::TransportFailure => read,
+        Outcome::NotSent => true,
     }
 }
 
@@ -376,13 +384,20 @@ impl<'a> Client<'a> {
                     (format!("HTTP {status} {message}"), retry_after)
                 }
                 Err(e) => {
-                    let failure = match e {
-                        TransportError::Failed(m) => m,
+                    let (failure, outcome, sent) = match e {
+                        TransportError::Failed(m) => (m, Outcome::TransportFailure, false),
+                        TransportError::AfterSend(m) => (m, Outcome::TransportFailure, true),
+                        TransportError::NotSent(m) => (m, Outcome::NotSent, false),
                         other => return Err(self.transport_error(call, &auth, other)),
                     };
-                    if last || !should_retry(call.method, Outcome::TransportFailure) {
+                    if last || !should_retry(call.method, outcome) {
+                        let after = if sent && !matches!(call.method, "GET" | "HEAD") {
+                            SENT_NOTE
+                        } else {
+                            ""
+                        };
                         return Err(ThetaError::transport(format!(
-                            "{} {}: {}",
+                            "{} {}: {}{after}",
                             call.method,
                             request.url,
                             self.scrub(&failure)
@@ -425,7 +440,13 @@ impl<'a> Client<'a> {
             TransportError::Timeout(m) => ThetaError::Timeout {
                 message: format!("{} {}: {m}", call.method, call.path),
             },
-            TransportError::Failed(m) => ThetaError::transport(self.scrub(&m)),
+            TransportError::Failed(m) | TransportError::NotSent(m) => {
+                ThetaError::transport(self.scrub(&m))
+            }
+            TransportError::AfterSend(m) if !matches!(call.method, "GET" | "HEAD") => {
+                ThetaError::transport(format!("{}{SENT_NOTE}", self.scrub(&m)))
+            }
+            TransportError::AfterSend(m) => ThetaError::transport(self.scrub(&m)),
             TransportError::Denied(reason) => ThetaError::Denied { reason },
             TransportError::DryRun => ThetaError::DryRun {
                 preview: self.preview(call, auth),

@@ -1,23 +1,26 @@
 //! The IronClaw build (`--features ironclaw`): the same commands exported as IronClaw's
-//! `near:agent/sandboxed-tool` world (0.4.0, wit/deps/near-agent/tool.wit). Only the edges differ from
-//! the `theta:edgecloud/plugin` build: HTTP goes through the host's `http-request` import
-//! ([`crate::transport::ironclaw_http`]), progress goes to the host's `log`, and the export is one tool
-//! whose parameters name the command ([`crate::tool_shim`]). IronClaw injects credentials itself
-//! (capabilities file, hosts/ironclaw/theta.capabilities.json), so the plugin never holds a key: it
-//! only asks `secret-exists` to fail early with the secret's name. Streaming degrades to one response:
-//! the host returns whole bodies, so SSE tokens are parsed after the fact and only the result is sent.
+//! `near:agent/sandboxed-tool` world, exactly `near:agent@0.4.1` (wit/deps/near-agent/tool.wit is
+//! IronClaw main's file). Only the edges differ from the `theta:edgecloud/plugin` build: HTTP goes
+//! through the host's `http-request` import ([`crate::transport::ironclaw_http`], typed
+//! `http-failure`), progress goes to the host's `log`, and errors are IronClaw's `guest-failure`
+//! ([`tool_shim::failure`]). One component serves every command: IronClaw's extension package
+//! (hosts/ironclaw/manifest.toml) declares one tool per command, and `execute` dispatches on the
+//! `capability_id` of its context; without one, the params name the command (the one-tool form of
+//! `schema()` / `description()`). IronClaw injects credentials itself, so the plugin never holds a key:
+//! it only asks `secret-exists` to fail early with the secret's name. Streaming degrades to one
+//! response: the host returns whole bodies, so SSE tokens are parsed after the fact.
 
 wit_bindgen::generate!({
     path: "../wit/deps/near-agent",
-    world: "near:agent/sandboxed-tool",
+    world: "near:agent/sandboxed-tool@0.4.1",
 });
 
 use crate::client::Ctx;
 use crate::config::Config;
 use crate::error::ThetaError;
 use crate::events::{Event, EventSink, LogLevel};
-use crate::tool_shim;
-use exports::near::agent::tool::{Guest, Request, Response};
+use crate::tool_shim::{self, FailureKind, ToolCall};
+use exports::near::agent::tool::{ErrorKind, Guest, GuestFailure, Request, Response};
 use near::agent::host;
 
 struct Tool;
@@ -27,16 +30,15 @@ export!(Tool);
 
 impl Guest for Tool {
     fn execute(req: Request) -> Response {
-        // `req.context` (IronClaw's job context) is not needed: every command is stateless.
-        match run(&req.params) {
-            Ok(output) => Response {
-                output: Some(output),
-                error: None,
-            },
-            Err(e) => Response {
-                output: None,
-                error: Some(tool_shim::error_text(&e)),
-            },
+        let (call, per_tool) = match parse(&req) {
+            Ok(parsed) => parsed,
+            Err(e) => return failure(&e),
+        };
+        match run(&call, per_tool) {
+            Ok(output) => Response::Success(output),
+            // A preview the caller asked for is the answer, not a failure (same JSON as the error).
+            Err(e @ ThetaError::DryRun { .. }) if call.dry_run => Response::Success(e.to_json()),
+            Err(e) => failure(&e),
         }
     }
 
@@ -49,8 +51,54 @@ impl Guest for Tool {
     }
 }
 
-fn run(params: &str) -> Result<String, ThetaError> {
-    let call = tool_shim::parse_params(params)?;
+fn failure(e: &ThetaError) -> Response {
+    let f = tool_shim::failure(e);
+    Response::Failure(GuestFailure {
+        kind: match f.kind {
+            FailureKind::AuthRequired => ErrorKind::AuthRequired,
+            FailureKind::Input => ErrorKind::Input,
+            FailureKind::OutputTooLarge => ErrorKind::OutputTooLarge,
+            FailureKind::Executor => ErrorKind::Executor,
+            FailureKind::NetworkDenied => ErrorKind::NetworkDenied,
+            FailureKind::Client => ErrorKind::Client,
+            FailureKind::OperationFailed => ErrorKind::OperationFailed,
+        },
+        code: Some(f.code),
+        message: Some(f.message),
+    })
+}
+
+/// The call: the command is the one the context's `capability_id` names (IronClaw's per-tool
+/// dispatch, params = that command's arguments; `true`), else the one the params name.
+fn parse(req: &Request) -> Result<(ToolCall, bool), ThetaError> {
+    match tool_shim::capability_id(req.context.as_deref())? {
+        Some(id) => {
+            let commands = crate::commands::describe();
+            let info = tool_shim::command_for_tool(&commands, &id)
+                .and_then(|name| commands.iter().find(|c| c.name == name))
+                .ok_or_else(|| {
+                    ThetaError::invalid(
+                        "context.capability_id",
+                        format!(
+                            "`{id}` is not a tool of this extension; one of: {}",
+                            commands
+                                .iter()
+                                .map(|c| tool_shim::tool_id(&c.name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })?;
+            Ok((tool_shim::parse_tool_params(info, &req.params)?, true))
+        }
+        None => Ok((tool_shim::parse_params(&req.params)?, false)),
+    }
+}
+
+/// Runs the call. A per-command tool of the extension package has its credentials declared in the
+/// manifest, and the host answers `auth-required` for a missing one before sending anything, so it
+/// is not asked first; the one-tool form asks `secret-exists` to fail early with the secret's name.
+fn run(call: &ToolCall, per_tool: bool) -> Result<String, ThetaError> {
     // IronClaw gives tools an empty environment; other settings may still come from it (our test host).
     let mut config = Config::load()?;
     config.host_injects_credentials = true;
@@ -58,7 +106,10 @@ fn run(params: &str) -> Result<String, ThetaError> {
     if call.project_id.is_some() {
         config.project_id = call.project_id.clone();
     }
-    if !config.dry_run {
+    if call.endpoint.is_some() {
+        config.inference_endpoint = call.endpoint.clone();
+    }
+    if !config.dry_run && !per_tool {
         check_secrets(&call.command, &config)?;
     }
     let ctx = Ctx {

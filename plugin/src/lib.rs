@@ -15,13 +15,18 @@ pub mod events;
 pub mod sse;
 pub mod tool_shim;
 pub mod transport;
-#[cfg(not(feature = "ironclaw"))]
+#[cfg(not(any(feature = "ironclaw", feature = "commands-only")))]
 mod typed;
+#[cfg(test)]
+mod wassette_policies;
 
 #[cfg(feature = "ironclaw")]
 pub mod ironclaw;
+// The IronClaw extension package generator (tests, examples/ironclaw-package.rs): never in a component.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod ironclaw_package;
 
-#[cfg(not(feature = "ironclaw"))]
+#[cfg(not(any(feature = "ironclaw", feature = "commands-only")))]
 wit_bindgen::generate!({
     path: "../wit",
     world: "theta:edgecloud/plugin",
@@ -38,13 +43,32 @@ wit_bindgen::generate!({
     },
 });
 
+// `--features commands-only` (the small Wassette artifact): only `describe` / `invoke`, world
+// `command-plugin`, so an MCP host lists two tools instead of one per typed function.
+#[cfg(all(feature = "commands-only", not(feature = "ironclaw")))]
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "theta:edgecloud/command-plugin",
+    with: {
+        "wasi:http/types@0.2.12": wasip2::http::types,
+        "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+        "wasi:io/poll@0.2.12": wasip2::io::poll,
+        "wasi:io/error@0.2.12": wasip2::io::error,
+        "wasi:io/streams@0.2.12": wasip2::io::streams,
+        "wasi:cli/environment@0.2.12": wasip2::cli::environment,
+        "wasi:cli/stderr@0.2.12": wasip2::cli::stderr,
+        "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+        "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
+    },
+});
+
 #[cfg(not(feature = "ironclaw"))]
 use client::Ctx;
-#[cfg(not(feature = "ironclaw"))]
+#[cfg(not(any(feature = "ironclaw", feature = "commands-only")))]
 use commands::{chat, ondemand};
 #[cfg(not(feature = "ironclaw"))]
 use exports::theta::edgecloud::commands as wit_commands;
-#[cfg(not(feature = "ironclaw"))]
+#[cfg(not(any(feature = "ironclaw", feature = "commands-only")))]
 use exports::theta::edgecloud::ondemand as wit;
 #[cfg(not(feature = "ironclaw"))]
 use exports::theta::edgecloud::types as wit_types;
@@ -109,7 +133,7 @@ fn to_wit_error(e: error::ThetaError) -> wit_types::ThetaError {
     }
 }
 
-#[cfg(not(feature = "ironclaw"))]
+#[cfg(not(any(feature = "ironclaw", feature = "commands-only")))]
 fn category_to_wit(c: ondemand::Category) -> wit::ServiceCategory {
     use ondemand::Category as C;
     match c {
@@ -122,7 +146,7 @@ fn category_to_wit(c: ondemand::Category) -> wit::ServiceCategory {
     }
 }
 
-#[cfg(not(feature = "ironclaw"))]
+#[cfg(not(any(feature = "ironclaw", feature = "commands-only")))]
 fn category_from_wit(c: wit::ServiceCategory) -> ondemand::Category {
     use ondemand::Category as C;
     match c {
@@ -135,7 +159,7 @@ fn category_from_wit(c: wit::ServiceCategory) -> ondemand::Category {
     }
 }
 
-#[cfg(not(feature = "ironclaw"))]
+#[cfg(not(any(feature = "ironclaw", feature = "commands-only")))]
 fn infer_request_to_wit(r: ondemand::InferRequest) -> wit::InferRequest {
     wit::InferRequest {
         id: r.id,
@@ -149,7 +173,7 @@ fn infer_request_to_wit(r: ondemand::InferRequest) -> wit::InferRequest {
     }
 }
 
-#[cfg(not(feature = "ironclaw"))]
+#[cfg(not(any(feature = "ironclaw", feature = "commands-only")))]
 impl wit::Guest for Plugin {
     fn list_services(
         category: Option<wit::ServiceCategory>,

@@ -77,8 +77,15 @@ pub trait BodyStream {
 pub enum TransportError {
     /// A time limit was reached; the text names it.
     Timeout(String),
-    /// The connection failed or broke.
+    /// The connection failed or broke; whether the request reached the server is not known, so a
+    /// paid or mutating request is treated as possibly run.
     Failed(String),
+    /// The host reports that the request never left (refused or failed before sending): it is safe
+    /// to send it again, whatever its method.
+    NotSent(String),
+    /// The host reports that the request was sent before the exchange failed (IronClaw's
+    /// `http-failure.request-sent`): Theta may have run and charged it, so only reads are retried.
+    AfterSend(String),
     /// The host's policy refused the request (`theta-policy denied:` / `limit:`).
     Denied(String),
     /// The host runs in dry-run mode and refused a non-read request.

@@ -501,6 +501,51 @@ fn paid_posts_are_not_retried_on_5xx_or_broken_connections() {
 }
 
 #[test]
+fn a_host_that_says_whether_the_request_left_decides_retries_of_paid_posts() {
+    // Never sent (the host says so): sent again, even a paid POST.
+    let fake = Fake::default()
+        .fail(TransportError::NotSent("connection refused".into()))
+        .reply(200, DONE_REQUEST);
+    let (r, _) = run(
+        &host_config(),
+        &fake,
+        "infer",
+        json!({"service": "flux", "input": {}}),
+    );
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(fake.sent().len(), 2);
+
+    // Sent, then the exchange broke: not sent again, and the error says it may have run.
+    let fake = Fake::default().fail(TransportError::AfterSend("connection reset".into()));
+    let (r, _) = run(
+        &host_config(),
+        &fake,
+        "infer",
+        json!({"service": "flux", "input": {}}),
+    );
+    match r.unwrap_err() {
+        ThetaError::Transport { message } => {
+            assert!(message.ends_with(crate::client::SENT_NOTE), "{message}")
+        }
+        e => panic!("{e}"),
+    }
+    assert_eq!(fake.sent().len(), 1);
+
+    // A read that broke after it was sent is simply sent again.
+    let fake = Fake::default()
+        .fail(TransportError::AfterSend("connection reset".into()))
+        .reply(200, DONE_REQUEST);
+    let (r, _) = run(
+        &host_config(),
+        &fake,
+        "get_request_status",
+        json!({"requestId": "infr_rqst_1"}),
+    );
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(fake.sent().len(), 2);
+}
+
+#[test]
 fn reads_are_retried_and_retry_after_is_honoured() {
     let fake = Fake::default()
         .reply(503, "")

@@ -1,7 +1,10 @@
-//! `Transport` over IronClaw's `near:agent/host.http-request` import (the IronClaw build). The host
-//! checks its allowlist, injects credentials and returns the whole response, so a body is one chunk:
-//! streamed (SSE) answers are parsed once they are complete. Backoff sleeps use
-//! `wasi:clocks/monotonic-clock`, which IronClaw provides to every wasm32-wasip2 tool.
+//! `Transport` over IronClaw's `near:agent/host.http-request` import (near:agent@0.4.1, the IronClaw
+//! build). The host checks its allowlist, injects credentials and returns the whole response, so a
+//! body is one chunk: streamed (SSE) answers are parsed once they are complete. A failure is the
+//! host's typed `http-failure` ([`host_failure`]); its `request-sent` decides retries: a request that
+//! never left may be sent again whatever its method, one that was sent before failing is retried only
+//! if it is a read (a paid POST may have run). Backoff sleeps use `wasi:clocks/monotonic-clock`, which
+//! IronClaw provides to every wasm32-wasip2 tool.
 
 use super::TransportError;
 #[cfg(feature = "ironclaw")]
@@ -33,7 +36,24 @@ impl Transport for HostHttp {
             request.body.as_deref(),
             Some(u32::try_from(timeout).unwrap_or(u32::MAX)),
         )
-        .map_err(|text| host_error(&text))?;
+        .map_err(|f| {
+            let kind = match f.kind {
+                host::HttpErrorKind::AuthRequired => HttpFailureKind::AuthRequired,
+                host::HttpErrorKind::Input => HttpFailureKind::Input,
+                host::HttpErrorKind::OutputTooLarge => HttpFailureKind::OutputTooLarge,
+                host::HttpErrorKind::Executor => HttpFailureKind::Executor,
+                host::HttpErrorKind::NetworkDenied => HttpFailureKind::NetworkDenied,
+                host::HttpErrorKind::Client => HttpFailureKind::Client,
+                host::HttpErrorKind::OperationFailed => HttpFailureKind::OperationFailed,
+            };
+            host_failure(
+                &request.method,
+                kind,
+                f.code.as_deref(),
+                f.message.as_deref(),
+                f.request_sent,
+            )
+        })?;
         Ok(HttpResponse {
             status: response.status,
             headers: parse_headers(&response.headers_json),
@@ -60,23 +80,60 @@ pub fn parse_headers(json: &str) -> Vec<(String, String)> {
     }
 }
 
-/// Maps the host's error text: our host's `theta-policy ...` refusals (docs/host-guest-contract.md),
-/// else IronClaw's own wording (allowlist, rate limit, leak detector, timeouts).
-pub fn host_error(text: &str) -> TransportError {
-    if let Some(e) = TransportError::from_policy_text(text) {
+/// The host's `http-error-kind`, mirrored so that [`host_failure`] is tested natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpFailureKind {
+    AuthRequired,
+    Input,
+    OutputTooLarge,
+    Executor,
+    NetworkDenied,
+    Client,
+    OperationFailed,
+}
+
+/// Maps the host's `http-failure` (kind, code, message, request-sent) of a `method` request.
+/// Our host's `theta-policy ...` refusals (docs/host-guest-contract.md) in `message` keep their
+/// meaning; otherwise the kind decides: `network-denied` / `input` / `client` are refusals (nothing
+/// to retry), `auth-required` is a missing credential, timeouts (by code or message) are timeouts,
+/// and the rest are connection failures, [`TransportError::NotSent`] or
+/// [`TransportError::AfterSend`] by `request-sent`. A paid or mutating request that timed out
+/// after it was sent says so: Theta may have run it.
+pub fn host_failure(
+    method: &str,
+    kind: HttpFailureKind,
+    code: Option<&str>,
+    message: Option<&str>,
+    request_sent: bool,
+) -> TransportError {
+    let text = match (code, message) {
+        (Some(c), Some(m)) => format!("{m} ({c})"),
+        (None, Some(m)) => m.to_owned(),
+        (Some(c), None) => c.to_owned(),
+        (None, None) => format!("{kind:?}"),
+    };
+    if let Some(e) = message.and_then(TransportError::from_policy_text) {
         return e;
     }
     let lower = text.to_ascii_lowercase();
-    if lower.contains("timed out") || lower.contains("timeout") {
-        TransportError::Timeout(text.to_owned())
-    } else if lower.contains("not allowed")
-        || lower.contains("rate limit")
-        || lower.contains("leak")
-        || lower.contains("may not be set")
-    {
-        TransportError::Denied(text.to_owned())
-    } else {
-        TransportError::Failed(text.to_owned())
+    let timed_out = lower.contains("timed out") || lower.contains("timeout");
+    let read = matches!(method, "GET" | "HEAD");
+    match kind {
+        HttpFailureKind::NetworkDenied | HttpFailureKind::Input | HttpFailureKind::Client => {
+            TransportError::Denied(text)
+        }
+        HttpFailureKind::AuthRequired => TransportError::MissingCredential {
+            variable: code.unwrap_or("credential").to_owned(),
+            hint: format!(
+                "IronClaw has no credential for this request ({text}); store the tool's secret in IronClaw"
+            ),
+        },
+        _ if timed_out && request_sent && !read => {
+            TransportError::Timeout(format!("{text}{}", crate::client::SENT_NOTE))
+        }
+        _ if timed_out => TransportError::Timeout(text),
+        _ if request_sent => TransportError::AfterSend(text),
+        _ => TransportError::NotSent(text),
     }
 }
 
@@ -94,30 +151,81 @@ mod tests {
     }
 
     #[test]
-    fn host_errors_are_classified() {
+    fn host_failures_are_classified() {
+        use HttpFailureKind::*;
+        let f = |method, kind, code, message, sent| host_failure(method, kind, code, message, sent);
+        // Our host's policy texts keep their meaning whatever the kind.
         assert_eq!(
-            host_error("theta-policy dry-run: POST https://ondemand.thetaedgecloud.com/x"),
+            f(
+                "POST",
+                NetworkDenied,
+                Some("dry-run"),
+                Some("theta-policy dry-run: POST https://ondemand.thetaedgecloud.com/x"),
+                false
+            ),
             TransportError::DryRun
         );
         assert!(matches!(
-            host_error("theta-policy missing-credential THETA_ONDEMAND_API_TOKEN: set it"),
+            f("GET", AuthRequired, None, Some("theta-policy missing-credential THETA_ONDEMAND_API_TOKEN: set it"), false),
+            TransportError::MissingCredential { ref variable, .. } if variable == "THETA_ONDEMAND_API_TOKEN"
+        ));
+        assert!(matches!(
+            f(
+                "GET",
+                NetworkDenied,
+                None,
+                Some("host evil.com is not in the allowlist"),
+                false
+            ),
+            TransportError::Denied(_)
+        ));
+        assert!(matches!(
+            f("GET", Client, Some("rate_limited"), None, false),
+            TransportError::Denied(_)
+        ));
+        assert!(matches!(
+            f("GET", AuthRequired, None, None, false),
             TransportError::MissingCredential { .. }
         ));
+        // Never sent: safe to send again. Sent, then failed: only reads are resent.
         assert!(matches!(
-            host_error("HTTP not allowed: host evil.com is not in the allowlist"),
-            TransportError::Denied(_)
+            f(
+                "POST",
+                OperationFailed,
+                None,
+                Some("connection refused"),
+                false
+            ),
+            TransportError::NotSent(_)
         ));
         assert!(matches!(
-            host_error("Rate limit exceeded: 60 per minute"),
-            TransportError::Denied(_)
+            f(
+                "POST",
+                OperationFailed,
+                None,
+                Some("connection reset"),
+                true
+            ),
+            TransportError::AfterSend(_)
         ));
         assert!(matches!(
-            host_error("HTTP request failed: operation timed out"),
-            TransportError::Timeout(_)
+            f("GET", OutputTooLarge, None, None, true),
+            TransportError::AfterSend(_)
         ));
-        assert!(matches!(
-            host_error("HTTP request failed: connection reset"),
-            TransportError::Failed(_)
-        ));
+        // Timeouts: a paid request that timed out after it was sent says it may have run.
+        match f(
+            "POST",
+            Executor,
+            Some("timeout"),
+            Some("no response within 30 s"),
+            true,
+        ) {
+            TransportError::Timeout(m) => assert!(m.ends_with(crate::client::SENT_NOTE), "{m}"),
+            e => panic!("{e:?}"),
+        }
+        match f("GET", Executor, Some("timeout"), None, true) {
+            TransportError::Timeout(m) => assert_eq!(m, "timeout"),
+            e => panic!("{e:?}"),
+        }
     }
 }

@@ -59,7 +59,7 @@ pub fn wassette_payload(wit_dir: &Path, world: &str) -> Result<Vec<u8>> {
     let (version, json) = standard.split_first().context("empty package-docs")?;
     let mut meta: Value = serde_json::from_slice(json)?;
 
-    // Exported interface functions by bare name: (interface, docs) for each.
+    // Exported interface functions by bare name: (interface, docs + agent notes) for each.
     let mut by_name: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for item in resolve.worlds[world_id].exports.values() {
         let WorldItem::Interface { id, .. } = item else {
@@ -74,10 +74,11 @@ pub fn wassette_payload(wit_dir: &Path, world: &str) -> Result<Vec<u8>> {
                 .as_deref()
                 .filter(|d| !d.trim().is_empty())
             {
+                let notes = agent_notes(&resolve, func);
                 by_name
                     .entry(name.clone())
                     .or_default()
-                    .push((iface_name.clone(), docs.to_string()));
+                    .push((iface_name.clone(), format!("{docs}{notes}")));
             }
         }
     }
@@ -105,6 +106,54 @@ pub fn wassette_payload(wit_dir: &Path, world: &str) -> Result<Vec<u8>> {
     let mut out = vec![*version];
     serde_json::to_writer(&mut out, &meta)?;
     Ok(out)
+}
+
+/// Said after a function's docs in its Wassette description, since Wassette's argument conversion
+/// (component2json) marks every parameter and every record field required, `option` ones included,
+/// and returns a WIT `err` as a successful MCP result (`{"result": {"err": {"tag": ..., "val": ...}}}`).
+pub const NULL_NOTE: &str = "Wassette: every argument and record field is required; pass null for each option you leave out.";
+/// See [`NULL_NOTE`].
+pub const ERR_NOTE: &str = "A failure is still a successful tool result: read result.err first (tag = what went wrong, val = what to do).";
+
+/// The notes for one function: [`NULL_NOTE`] when an `option` appears anywhere in its parameters,
+/// [`ERR_NOTE`] when it returns a `result` with an error.
+pub fn agent_notes(resolve: &Resolve, func: &wit_parser::Function) -> String {
+    let mut notes = String::new();
+    if func.params.iter().any(|p| has_option(resolve, &p.ty, 0)) {
+        notes.push_str("\n\n");
+        notes.push_str(NULL_NOTE);
+    }
+    let fails = match func.result {
+        Some(wit_parser::Type::Id(id)) => matches!(
+            &resolve.types[id].kind,
+            wit_parser::TypeDefKind::Result(r) if r.err.is_some()
+        ),
+        _ => false,
+    };
+    if fails {
+        notes.push_str("\n\n");
+        notes.push_str(ERR_NOTE);
+    }
+    notes
+}
+
+fn has_option(resolve: &Resolve, ty: &wit_parser::Type, depth: usize) -> bool {
+    use wit_parser::TypeDefKind as K;
+    let wit_parser::Type::Id(id) = ty else {
+        return false;
+    };
+    if depth > 16 {
+        return false;
+    }
+    let deeper = |t: &wit_parser::Type| has_option(resolve, t, depth + 1);
+    match &resolve.types[*id].kind {
+        K::Option(_) => true,
+        K::Record(r) => r.fields.iter().any(|f| deeper(&f.ty)),
+        K::List(t) | K::Type(t) | K::FixedLengthList(t, _) => deeper(t),
+        K::Tuple(t) => t.types.iter().any(deeper),
+        K::Variant(v) => v.cases.iter().filter_map(|c| c.ty.as_ref()).any(deeper),
+        _ => false,
+    }
 }
 
 fn object<'a>(value: &'a mut Value, key: &str) -> Result<&'a mut Map<String, Value>> {

@@ -1,6 +1,6 @@
-//! The IronClaw build of the plugin (`theta_plugin_ironclaw.wasm`, world `near:agent/sandboxed-tool`
-//! 0.4.0) in `IronclawRuntime`, whose `http-request` import goes through the same policy boundary as
-//! `wasi:http`, against the fake EdgeCloud. Also: the committed IronClaw capabilities manifest is
+//! The IronClaw build of the plugin (`theta_plugin_ironclaw.wasm`, world `near:agent/sandboxed-tool`,
+//! exactly `near:agent@0.4.1`) in `IronclawRuntime`, whose `http-request` import goes through the same
+//! policy boundary as `wasi:http` and answers typed `http-failure`s, against the fake EdgeCloud. Also: the committed IronClaw capabilities manifest is
 //! generated from the plugin itself and must stay in sync.
 
 use crate::common::*;
@@ -9,16 +9,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use theta_host::HostConfig;
 use theta_host::events::GuestEvent;
-use theta_host::ironclaw::{IronclawRuntime, MANIFEST_PATH, capabilities_manifest};
+use theta_host::ironclaw::{ErrorKind, IronclawRuntime, Response, WIT_VERSION};
 
 fn ironclaw(cfg: HostConfig) -> IronclawRuntime {
     IronclawRuntime::new(cfg, &ironclaw_wasm())
         .expect("the IronClaw build loads in the IronClaw world")
 }
 
-/// One `execute`: `Ok(output JSON)` or `Err((first line, error JSON))`, and the logged events.
+/// One `execute`: `Ok(output JSON)` or `Err((first line, error JSON))`, the `guest-failure`'s kind
+/// and code, and the logged events.
 struct Executed {
     result: Result<Value, (String, Value)>,
+    failure: Option<(ErrorKind, String)>,
     events: Vec<GuestEvent>,
 }
 
@@ -37,6 +39,14 @@ impl Executed {
         }
     }
 
+    /// The `guest-failure` kind and code.
+    fn failure(&self) -> (ErrorKind, &str) {
+        match &self.failure {
+            Some((kind, code)) => (*kind, code.as_str()),
+            None => panic!("expected a failure, got {:?}", self.result),
+        }
+    }
+
     fn err_line(&self) -> &str {
         match &self.result {
             Ok(v) => panic!("expected an error, got {v}"),
@@ -50,27 +60,51 @@ async fn execute(rt: &IronclawRuntime, params: Value) -> Executed {
 }
 
 async fn execute_raw(rt: &IronclawRuntime, params: &str) -> Executed {
+    execute_in(rt, params, None).await
+}
+
+/// One `execute` of the per-command tool `capability_id` (IronClaw's extension-package dispatch).
+async fn execute_tool(rt: &IronclawRuntime, capability_id: &str, params: Value) -> Executed {
+    let context = json!({"capability_id": capability_id}).to_string();
+    execute_in(rt, &params.to_string(), Some(&context)).await
+}
+
+async fn execute_in(rt: &IronclawRuntime, params: &str, context: Option<&str>) -> Executed {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     let response = rt
-        .execute(params, Arc::new(move |e| sink.lock().unwrap().push(e)))
+        .execute_with_context(
+            params,
+            context,
+            Arc::new(move |e| sink.lock().unwrap().push(e)),
+        )
         .await
         .expect("the host runs the call");
-    let result = match (response.output, response.error) {
-        (Some(out), None) => Ok(serde_json::from_str(&out).expect("output is JSON")),
-        (None, Some(err)) => {
-            let (line, json) = err
+    let (result, failure) = match response {
+        Response::Success(out) => (
+            Ok(serde_json::from_str(&out).expect("a successful output is JSON")),
+            None,
+        ),
+        Response::Failure(f) => {
+            let message = f.message.expect("a failure carries a message");
+            let (line, json) = message
                 .split_once('\n')
-                .unwrap_or_else(|| panic!("error is a line then JSON: {err}"));
-            Err((
-                line.to_owned(),
-                serde_json::from_str(json).expect("error JSON"),
-            ))
+                .unwrap_or_else(|| panic!("the message is a line then JSON: {message}"));
+            (
+                Err((
+                    line.to_owned(),
+                    serde_json::from_str(json).expect("error JSON"),
+                )),
+                Some((f.kind, f.code.expect("a failure carries a code"))),
+            )
         }
-        other => panic!("exactly one of output / error must be set: {other:?}"),
     };
     let events = events.lock().unwrap().clone();
-    Executed { result, events }
+    Executed {
+        result,
+        failure,
+        events,
+    }
 }
 
 fn requests(fake: &fake_edgecloud::FakeEdgeCloud, method: &str) -> usize {
@@ -238,14 +272,14 @@ async fn infer_and_chat_get_the_credential_injected_by_the_host() {
 #[tokio::test(flavor = "multi_thread")]
 async fn spending_is_refused_under_dry_run_and_requests_over_the_limit_are_refused_by_the_host() {
     let fake = fake().await;
-    // The tool's own dry_run parameter: nothing is sent, the preview comes back.
+    // The tool's own dry_run parameter: nothing is sent, the preview is the (successful) answer.
     let rt = ironclaw(config_for(&fake));
     let preview = execute(
         &rt,
         json!({"command": "infer", "args": {"service": "flux", "input": {"prompt": "x"}}, "dry_run": true}),
     )
     .await;
-    let e = preview.err();
+    let e = preview.ok();
     assert_eq!(e["kind"], "dry-run", "{e}");
     assert_eq!(e["preview"]["method"], "POST");
     assert!(
@@ -254,11 +288,6 @@ async fn spending_is_refused_under_dry_run_and_requests_over_the_limit_are_refus
             .unwrap()
             .starts_with("https://ondemand.thetaedgecloud.com/infer_request/flux"),
         "{e}"
-    );
-    assert!(
-        preview.err_line().starts_with("dry-run"),
-        "{}",
-        preview.err_line()
     );
     assert!(!e.to_string().contains(TOKEN));
 
@@ -272,6 +301,12 @@ async fn spending_is_refused_under_dry_run_and_requests_over_the_limit_are_refus
     )
     .await;
     assert_eq!(refused.err()["kind"], "dry-run", "{}", refused.err());
+    assert!(
+        refused.err_line().starts_with("dry-run"),
+        "{}",
+        refused.err_line()
+    );
+    assert_eq!(refused.failure(), (ErrorKind::NetworkDenied, "dry-run"));
     assert_eq!(requests(&fake, "POST"), 0, "{:?}", seen(&fake));
 
     // A host limit applies to http-request exactly as to wasi:http: no request at all is allowed here.
@@ -282,6 +317,7 @@ async fn spending_is_refused_under_dry_run_and_requests_over_the_limit_are_refus
     let e = denied.err();
     assert_eq!(e["kind"], "denied", "{e}");
     assert!(e["reason"].as_str().unwrap().contains("requests"), "{e}");
+    assert_eq!(denied.failure(), (ErrorKind::NetworkDenied, "denied"));
     let audit = rt.audit().records();
     assert!(
         audit.iter().any(|r| r.decision != "allowed"),
@@ -303,6 +339,10 @@ async fn a_missing_credential_names_the_ironclaw_secret_and_sends_nothing() {
     .await;
     let e = missing.err();
     assert_eq!(e["kind"], "missing-credential", "{e}");
+    assert_eq!(
+        missing.failure(),
+        (ErrorKind::AuthRequired, "missing-credential")
+    );
     assert_eq!(e["variable"], "THETA_ONDEMAND_API_TOKEN");
     assert!(
         e["hint"]
@@ -322,6 +362,7 @@ async fn bad_params_are_actionable_errors() {
     let rt = ironclaw(HostConfig::empty());
     let e = execute_raw(&rt, "not json").await;
     assert_eq!(e.err()["kind"], "invalid-argument");
+    assert_eq!(e.failure(), (ErrorKind::Input, "invalid-argument"));
     assert_eq!(e.err()["field"], "params");
     let e = execute(&rt, json!({"args": {}})).await;
     assert_eq!(e.err()["field"], "command");
@@ -342,73 +383,117 @@ async fn bad_params_are_actionable_errors() {
     assert_eq!(e.err()["field"], "category");
 }
 
-fn manifest_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(MANIFEST_PATH)
+/// The committed IronClaw extension package (hosts/ironclaw/manifest.toml; its freshness against
+/// describe() is checked by the plugin's `ironclaw_package` test).
+fn package_manifest() -> toml::Table {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../hosts/ironclaw/manifest.toml");
+    let text = std::fs::read_to_string(&path).expect("hosts/ironclaw/manifest.toml");
+    text.parse::<toml::Table>().expect("the manifest is TOML")
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn ironclaw_capabilities_manifest_is_in_sync_with_describe() {
-    let commands = runtime(HostConfig::empty()).await.describe().await.unwrap();
-    let description = ironclaw(HostConfig::empty()).description().await.unwrap();
-    let want = capabilities_manifest(&commands, &description);
-    let path = manifest_file();
-    let text = format!("{}\n", serde_json::to_string_pretty(&want).unwrap());
-    if std::env::var("THETA_UPDATE_MANIFEST").is_ok_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &text).unwrap();
-        eprintln!("wrote {}", path.display());
-        return;
-    }
-    let have = std::fs::read_to_string(&path).unwrap_or_default();
-    let have: Value = serde_json::from_str(&have).unwrap_or(Value::Null);
-    assert!(
-        have == want,
-        "{} is out of sync with the plugin's describe(); regenerate it with\n  \
-         THETA_UPDATE_MANIFEST=1 cargo test --locked --release -p theta-e2e --test ironclaw ironclaw_capabilities_manifest\n\
-         and commit the result",
-        MANIFEST_PATH
-    );
-
-    // What the manifest promises: Theta hosts only, credentials per family, spending marked.
-    for entry in want["http"]["allowlist"].as_array().unwrap() {
-        let host = entry["host"].as_str().unwrap();
-        assert!(
-            host.ends_with(".thetaedgecloud.com")
-                || host.ends_with(".onthetaedgecloud.com")
-                || host == "api.thetavideoapi.com",
-            "{host}"
-        );
-    }
-    let creds = want["http"]["credentials"].as_object().unwrap();
+async fn every_tool_of_the_extension_package_dispatches_to_its_command_in_the_artifact() {
+    let manifest = package_manifest();
     assert_eq!(
-        creds["theta_ondemand_api_token"]["host_patterns"],
-        json!(["ondemand.thetaedgecloud.com"])
+        manifest["schema_version"].as_str(),
+        Some("reborn.extension_manifest.v3")
     );
-    for c in &commands {
-        let tool = want["tools"]
+    assert_eq!(manifest["runtime"]["kind"].as_str(), Some("wasm"));
+    let commands = runtime(HostConfig::empty()).await.describe().await.unwrap();
+    let tools = manifest["tools"].as_array().expect("[[tools]]");
+    assert_eq!(tools.len(), commands.len(), "one tool per command");
+    let rt = ironclaw(HostConfig::empty());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../hosts/ironclaw");
+    for tool in tools {
+        let id = tool["id"].as_str().unwrap();
+        assert!(id.starts_with("theta."), "{id}");
+        let effects: Vec<&str> = tool["effects"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|t| t["name"] == c.name.as_str())
-            .unwrap();
-        let label = theta_host::report::effect_label(c.effect);
-        assert_eq!(tool["effect"], label);
-        assert_eq!(tool["spends_money"], label == "spend", "{}", c.name);
-        assert_eq!(tool["external_write"], label != "read", "{}", c.name);
-        assert_eq!(
-            tool["parameters"],
-            serde_json::from_str::<Value>(&c.args_schema).unwrap()
-        );
-        for secret in tool["secrets"].as_array().unwrap() {
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        if effects.contains(&"financial") || effects.contains(&"external_write") {
+            assert_eq!(tool["default_permission"].as_str(), Some("ask"), "{id}");
+        }
+        for c in tool
+            .get("credentials")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let host = c["audience"]["host"].as_str().unwrap();
+            assert_eq!(c["audience"]["scheme"].as_str(), Some("https"), "{id}");
             assert!(
-                creds.values().any(|m| &m["secret_name"] == secret),
-                "{}: secret {secret} has no injection rule",
-                c.name
+                !host.contains('*') && host.contains('.'),
+                "{id}: literal host, got {host}"
             );
         }
+        // The tool's input schema, as the runtime hands it to the model: every property it adds
+        // (dry_run, project_id, endpoint) is accepted by the artifact; the command itself refuses
+        // the call (an unknown key or a missing required argument), proving the id dispatched to
+        // it, and nothing was sent.
+        let schema_ref = tool["input_schema_ref"].as_str().unwrap();
+        let schema: Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join(schema_ref)).unwrap()).unwrap();
+        let props = schema["properties"].as_object().unwrap();
+        let mut params = json!({"zz_probe": 1});
+        if props.contains_key("dry_run") {
+            params["dry_run"] = json!(true);
+        }
+        if props.contains_key("project_id") {
+            params["project_id"] = json!("prj_probe");
+        }
+        if props.contains_key("endpoint") {
+            params["endpoint"] = json!("https://probe.tec-s1.onthetaedgecloud.com");
+        }
+        let e = execute_tool(&rt, id, params).await;
+        assert_eq!(
+            e.failure(),
+            (ErrorKind::Input, "invalid-argument"),
+            "{id}: {:?}",
+            e.result
+        );
+        // The command's own check answered: the unknown key, or a required argument of this
+        // tool's schema (never one of the keys the tool schema adds).
+        let field = e.err()["field"].as_str().unwrap_or_default().to_owned();
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert!(
+            field == "zz_probe" || required.contains(&field.as_str()),
+            "{id}: {}",
+            e.err()
+        );
+        assert!(
+            root.join(tool["prompt_doc_ref"].as_str().unwrap()).exists(),
+            "{id}"
+        );
     }
+    assert_eq!(WIT_VERSION, "0.4.1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_per_tool_call_without_its_credential_gets_auth_required_from_the_host() {
+    let fake = fake().await;
+    let mut cfg = config_for(&fake);
+    cfg.credentials = Default::default();
+    let rt = ironclaw(cfg);
+    let e = execute_tool(
+        &rt,
+        "theta.get_request_status",
+        json!({"request_id": "infr_rqst_1"}),
+    )
+    .await;
+    assert_eq!(
+        e.failure(),
+        (ErrorKind::AuthRequired, "missing-credential"),
+        "{:?}",
+        e.result
+    );
+    assert_eq!(e.err()["variable"], "THETA_ONDEMAND_API_TOKEN");
+    assert!(fake.requests().is_empty(), "{:?}", seen(&fake));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -452,4 +537,157 @@ async fn the_project_id_comes_with_the_call_since_ironclaw_gives_no_environment(
     .await;
     assert_eq!(bad.err()["kind"], "invalid-argument", "{}", bad.err());
     assert_eq!(bad.err()["field"], "project_id");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paid_request_that_failed_after_it_was_sent_is_reported_not_retried() {
+    use fake_edgecloud::{Fault, FaultKind, RouteMatch};
+    let fake = fake().await;
+    let rt = ironclaw(config_for(&fake));
+    // The POST reaches Theta, then the answer is cut: http-failure with request-sent = true.
+    fake.inject(Fault::once(
+        RouteMatch::post("/infer_request/flux"),
+        FaultKind::CutStream { after_events: 0 },
+    ));
+    let r = execute(
+        &rt,
+        json!({"command": "infer", "args": {"service": "flux", "input": {"prompt": "x"}}}),
+    )
+    .await;
+    let e = r.err();
+    assert_eq!(e["kind"], "transport", "{e}");
+    let message = e["message"].as_str().unwrap();
+    assert!(message.contains("was sent before it failed"), "{message}");
+    assert!(message.contains("get_request_status"), "{message}");
+    assert_eq!(
+        r.failure(),
+        (ErrorKind::OperationFailed, "transport-after-send")
+    );
+    assert_eq!(
+        requests(&fake, "POST"),
+        1,
+        "not sent again: {:?}",
+        seen(&fake)
+    );
+
+    // A read cut the same way is simply sent again.
+    fake.inject(Fault::once(
+        RouteMatch::get("/service/list"),
+        FaultKind::CutStream { after_events: 0 },
+    ));
+    let listed = execute(&rt, json!({"command": "list_services"})).await;
+    assert!(!listed.ok().as_array().unwrap().is_empty());
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/service/list"))
+            .count(),
+        2
+    );
+
+    // A paid request that got no answer in time: a timeout that says it may have run.
+    fake.inject(Fault::once(
+        RouteMatch::post("/infer_request/flux"),
+        FaultKind::Hang,
+    ));
+    let mut cfg = config_for(&fake);
+    cfg.limits.max_request_time = std::time::Duration::from_millis(300);
+    let rt = ironclaw(cfg);
+    let r = execute(
+        &rt,
+        json!({"command": "infer", "args": {"service": "flux", "input": {"prompt": "x"}}}),
+    )
+    .await;
+    let e = r.err();
+    assert_eq!(e["kind"], "timeout", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("was sent before it failed"),
+        "{e}"
+    );
+    assert_eq!(r.failure(), (ErrorKind::Executor, "timeout-after-send"));
+    assert_eq!(requests(&fake, "POST"), 2, "{:?}", seen(&fake));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_errors_map_onto_guest_failure_kinds() {
+    use fake_edgecloud::{Fault, FaultKind, RouteMatch};
+    let fake = fake().await;
+    let rt = ironclaw(config_for(&fake));
+    fake.inject(Fault::always(
+        RouteMatch::post("/infer_request/flux"),
+        FaultKind::server_error(502),
+    ));
+    let r = execute(
+        &rt,
+        json!({"command": "infer", "args": {"service": "flux", "input": {"prompt": "x"}}}),
+    )
+    .await;
+    assert_eq!(r.err()["kind"], "upstream", "{}", r.err());
+    assert_eq!(r.failure(), (ErrorKind::OperationFailed, "upstream-502"));
+    assert_eq!(
+        requests(&fake, "POST"),
+        1,
+        "a paid POST is not retried on 5xx"
+    );
+
+    let e = execute(
+        &rt,
+        json!({"command": "get_request_status", "args": {"request_id": "infr_rqst_missing"}}),
+    )
+    .await;
+    let (kind, code) = e.failure();
+    assert_eq!(
+        (kind, code),
+        (ErrorKind::Client, "upstream-404"),
+        "{:?}",
+        e.result
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn execute_dispatches_on_the_capability_id_of_its_context() {
+    let fake = fake().await;
+    let rt = ironclaw(config_for(&fake));
+    // The params are the command's own arguments: IronClaw's per-tool input schema.
+    let images = execute_tool(&rt, "theta.list_services", json!({"category": "image"})).await;
+    let images = images.ok().as_array().expect("a list").clone();
+    assert!(!images.is_empty() && images.iter().all(|s| s["category"] == "image"));
+
+    // A preview asked for is the answer; nothing paid is sent.
+    let preview = execute_tool(
+        &rt,
+        "theta.infer",
+        json!({"service": "flux", "input": {"prompt": "x"}, "dry_run": true}),
+    )
+    .await;
+    assert_eq!(preview.ok()["kind"], "dry-run", "{}", preview.ok());
+    assert_eq!(requests(&fake, "POST"), 0);
+
+    // The context decides: a `command` key in the params is an unknown argument, not a dispatch.
+    let e = execute_tool(&rt, "theta.list_services", json!({"command": "infer"})).await;
+    assert_eq!(e.failure(), (ErrorKind::Input, "invalid-argument"));
+    assert_eq!(e.err()["field"], "command", "{}", e.err());
+
+    let e = execute_tool(&rt, "theta.no_such_tool", json!({})).await;
+    assert_eq!(e.failure(), (ErrorKind::Input, "invalid-argument"));
+    assert_eq!(e.err()["field"], "context.capability_id");
+    assert!(
+        e.err()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("theta.deployments_list"),
+        "{}",
+        e.err()
+    );
+    // A context without a capability id (IronClaw's job state only): the params name the command.
+    let legacy = execute_in(
+        &rt,
+        &json!({"command": "list_services"}).to_string(),
+        Some(r#"{"job_id":"j-1"}"#),
+    )
+    .await;
+    assert!(!legacy.ok().as_array().unwrap().is_empty());
 }

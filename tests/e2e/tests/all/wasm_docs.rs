@@ -91,9 +91,21 @@ fn wassette_copy_has_the_wit_docs_where_wassette_reads_them() {
 
     // Wassette's lookup: worlds.*.func_exports.<bare name>.docs.
     let invoke = docs_of(&functions, "commands", "invoke");
-    assert_eq!(
-        theta_wit_docs::wassette_description(&json, "invoke").as_deref(),
-        Some(invoke.as_str())
+    let described = theta_wit_docs::wassette_description(&json, "invoke").unwrap();
+    assert!(described.starts_with(&invoke), "{described}");
+    // What an agent needs to know of Wassette's conversion: absent options are null, and a WIT
+    // `err` is a successful result whose body holds it.
+    assert!(described.ends_with(theta_wit_docs::ERR_NOTE), "{described}");
+    assert!(
+        !described.contains(theta_wit_docs::NULL_NOTE),
+        "invoke has no option: {described}"
+    );
+    let list = theta_wit_docs::wassette_description(&json, "list-services").unwrap();
+    assert!(list.contains(theta_wit_docs::NULL_NOTE), "{list}");
+    let describe = theta_wit_docs::wassette_description(&json, "describe").unwrap();
+    assert!(
+        !describe.contains(theta_wit_docs::ERR_NOTE),
+        "describe cannot fail: {describe}"
     );
     // `chat` is exported by two interfaces; Wassette looks both up by the bare name, so the one
     // description gives each.
@@ -146,4 +158,209 @@ async fn wassette_copy_loads_and_runs_in_wasmtime() {
     let commands = with_docs.describe().await.expect("describe() runs");
     assert!(!commands.is_empty());
     assert_eq!(commands.len(), plain.describe().await.unwrap().len());
+}
+
+/// Wassette's `tools/list` for a component, rebuilt the way Wassette 0.8 builds it (microsoft/wassette
+/// `crates/component2json`: one tool per exported function, named `<interface>_<function>` with
+/// `:`, `/`, `.`, `@` made `_`; `inputSchema` an object of every parameter, all required;
+/// `outputSchema` `{"result": <result type>}`; records with every field required, variants as
+/// `{"tag", "val"}`, options as `anyOf [null, T]`, results as `oneOf [{"ok"}, {"err"}]`), with the
+/// descriptions Wassette reads from package-docs.
+fn wassette_tools_list(path: &Path) -> serde_json::Value {
+    use serde_json::{Value, json};
+    use wasmtime::component::types::ComponentItem;
+    use wasmtime::component::{Component, Type};
+    fn schema(t: &Type) -> Value {
+        match t {
+            Type::Bool => json!({"type": "boolean"}),
+            Type::S8
+            | Type::S16
+            | Type::S32
+            | Type::S64
+            | Type::U8
+            | Type::U16
+            | Type::U32
+            | Type::U64
+            | Type::Float32
+            | Type::Float64 => json!({"type": "number"}),
+            Type::Char => json!({"type": "string", "description": "1 unicode codepoint"}),
+            Type::String => json!({"type": "string"}),
+            Type::List(l) => json!({"type": "array", "items": schema(&l.ty())}),
+            Type::Record(r) => {
+                let mut props = serde_json::Map::new();
+                let mut required = Vec::new();
+                for f in r.fields() {
+                    required.push(json!(f.name));
+                    props.insert(f.name.to_owned(), schema(&f.ty));
+                }
+                json!({"type": "object", "properties": props, "required": required})
+            }
+            Type::Tuple(t) => {
+                let items: Vec<Value> = t.types().map(|t| schema(&t)).collect();
+                let n = items.len();
+                json!({"type": "array", "prefixItems": items, "minItems": n, "maxItems": n})
+            }
+            Type::Variant(v) => json!({"oneOf": v.cases().map(|c| match &c.ty {
+                Some(ty) => json!({"type": "object", "properties": {"tag": {"const": c.name}, "val": schema(ty)}, "required": ["tag", "val"]}),
+                None => json!({"type": "object", "properties": {"tag": {"const": c.name}}, "required": ["tag"]}),
+            }).collect::<Vec<_>>()}),
+            Type::Enum(e) => json!({"type": "string", "enum": e.names().collect::<Vec<_>>()}),
+            Type::Option(o) => json!({"anyOf": [{"type": "null"}, schema(&o.ty())]}),
+            Type::Result(r) => {
+                let ok = r
+                    .ok()
+                    .map(|t| schema(&t))
+                    .unwrap_or(json!({"type": "null"}));
+                let err = r
+                    .err()
+                    .map(|t| schema(&t))
+                    .unwrap_or(json!({"type": "null"}));
+                json!({"oneOf": [
+                    {"type": "object", "properties": {"ok": ok}, "required": ["ok"]},
+                    {"type": "object", "properties": {"err": err}, "required": ["err"]}
+                ]})
+            }
+            Type::Flags(f) => {
+                json!({"type": "object", "properties": f.names().map(|n| (n.to_owned(), json!({"type": "boolean"}))).collect::<serde_json::Map<_, _>>()})
+            }
+            other => json!({"type": "string", "description": format!("{other:?}")}),
+        }
+    }
+    let norm = |s: &str| -> String {
+        s.to_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let wasm = read(path);
+    let docs = theta_wit_docs::wassette_docs(&wasm)
+        .unwrap()
+        .unwrap_or(Value::Null);
+    let engine = wasmtime::Engine::default();
+    let component = Component::new(&engine, &wasm).expect("wasmtime compiles the component");
+    let mut tools = Vec::new();
+    for (iface, item) in component.component_type().exports(&engine) {
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        for (name, item) in instance.exports(&engine) {
+            let ComponentItem::ComponentFunc(func) = item.ty else {
+                continue;
+            };
+            let tool = format!("{}_{}", norm(iface), norm(name));
+            let mut props = serde_json::Map::new();
+            let mut required = Vec::new();
+            for (p, t) in func.params() {
+                required.push(json!(p));
+                props.insert(p.to_owned(), schema(&t));
+            }
+            let results: Vec<Type> = func.results().collect();
+            let description = theta_wit_docs::wassette_description(&docs, name)
+                .unwrap_or_else(|| format!("Auto-generated schema for function '{tool}'"));
+            let mut t = json!({
+                "name": tool,
+                "description": description,
+                "inputSchema": {"type": "object", "properties": props, "required": required},
+            });
+            if let [result] = results.as_slice() {
+                t["outputSchema"] = json!({"type": "object", "properties": {"result": schema(result)}, "required": ["result"]});
+            }
+            tools.push(t);
+        }
+    }
+    json!({ "tools": tools })
+}
+
+fn wassette_commands_wasm() -> PathBuf {
+    wassette_wasm().with_file_name("theta_plugin_wassette_commands.wasm")
+}
+
+/// (tools, total bytes) of Wassette's tools/list for a component, printed with its parts.
+fn measure(path: &Path) -> (Vec<serde_json::Value>, usize) {
+    let list = wassette_tools_list(path);
+    let tools = list["tools"].as_array().unwrap().clone();
+    let total = list.to_string().len();
+    let part = |key: &str| -> usize { tools.iter().map(|t| t[key].to_string().len()).sum() };
+    eprintln!(
+        "Wassette tools/list of {}: {} tools, {total} bytes (output schemas {}, input schemas {}, descriptions {})",
+        path.file_name().unwrap().to_string_lossy(),
+        tools.len(),
+        part("outputSchema"),
+        part("inputSchema"),
+        part("description"),
+    );
+    assert!(
+        tools.iter().all(|t| !t["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Auto-generated")),
+        "every tool is described"
+    );
+    (tools, total)
+}
+
+#[test]
+fn wassette_tools_list_size_is_measured_and_the_commands_artifact_is_small() {
+    let (typed, typed_bytes) = measure(&wassette_wasm());
+    assert!(
+        typed
+            .iter()
+            .any(|t| t["name"].as_str().unwrap().ends_with("_invoke"))
+    );
+    let (small, small_bytes) = measure(&wassette_commands_wasm());
+    let mut names: Vec<&str> = small.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "theta_edgecloud_commands_0_1_0_describe",
+            "theta_edgecloud_commands_0_1_0_invoke"
+        ]
+    );
+    assert!(
+        small_bytes * 10 < typed_bytes,
+        "{small_bytes} vs {typed_bytes}"
+    );
+    assert!(small_bytes < 8 * 1024, "{small_bytes}");
+    let invoke = small
+        .iter()
+        .find(|t| t["name"].as_str().unwrap().ends_with("_invoke"))
+        .unwrap();
+    let text = invoke["description"].as_str().unwrap();
+    assert!(
+        text.contains("describe") && text.contains(theta_wit_docs::ERR_NOTE),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_commands_artifact_runs_every_command_by_name() {
+    let small = Runtime::new(HostConfig::empty(), &wassette_commands_wasm())
+        .await
+        .expect("theta-host loads the command-plugin world");
+    let full = Runtime::new(HostConfig::empty(), &crate::common::plugin_wasm())
+        .await
+        .unwrap();
+    let names = |c: Vec<theta_host::bindings::CommandInfo>| {
+        c.into_iter().map(|c| c.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(small.describe().await.unwrap()),
+        names(full.describe().await.unwrap())
+    );
+    let wasm = read(&wassette_commands_wasm());
+    let docs = theta_wit_docs::wassette_docs(&wasm)
+        .unwrap()
+        .expect("package-docs");
+    assert!(theta_wit_docs::wassette_description(&docs, "invoke").is_some());
+    assert!(
+        theta_wit_docs::wassette_description(&docs, "list-services").is_none(),
+        "only the command-plugin world"
+    );
 }
