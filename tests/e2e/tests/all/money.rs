@@ -376,7 +376,7 @@ async fn cap_holds_across_processes(hosts: &Hosts<'_>) {
             continue;
         }
         assert_eq!(out.status.code(), Some(2), "{v}");
-        assert_eq!(v["error"]["kind"], "denied", "{v}");
+        assert_eq!(v["error"]["kind"], "limit", "{v}");
         let reason = v["error"]["reason"].as_str().unwrap();
         assert!(
             reason.contains("spend cap reached for tenant `payer`"),
@@ -629,12 +629,21 @@ fn validate_args() -> String {
         .to_string()
 }
 
+/// Who cleans up after the killed call.
+enum Cleaner {
+    /// `theta-host janitor` (one pass).
+    JanitorPass,
+    /// The next host start (`theta-host mcp` runs a pass as it starts).
+    HostStart,
+}
+
 /// Kills `validateDisposable` once `at` holds, then shows the janitor cleaning up: the lease is
 /// listed (disposable, with its expiry), and the first janitor pass after it expired deletes the
 /// deployment (by its lease annotation when the create never answered) and audits it.
 async fn killed_validate_is_cleaned_by_the_janitor(
     name: &str,
     fake: &FakeEdgeCloud,
+    cleaner: Cleaner,
     at: impl FnMut() -> bool,
 ) {
     let hosts = Hosts::new(name, fake, "spend.db", DISPOSER).await;
@@ -664,15 +673,48 @@ async fn killed_validate_is_cleaned_by_the_janitor(
     tokio::time::sleep(Duration::from_millis(wait)).await;
 
     let audit = hosts.dir.join("janitor.jsonl");
-    let done = hosts.janitor(&audit).await;
-    assert!(
-        fake.deployments().is_empty(),
-        "{name}: left billing after the janitor pass {done}: {:?}",
-        fake.deployments()
-    );
-    assert_eq!(done.as_array().map(Vec::len), Some(1), "{name}: {done}");
-    assert_eq!(done[0]["outcome"], "deleted", "{name}: {done}");
-    assert_eq!(done[0]["lease"], lease["lease"], "{name}: {done}");
+    match cleaner {
+        Cleaner::JanitorPass => {
+            let done = hosts.janitor(&audit).await;
+            assert!(
+                fake.deployments().is_empty(),
+                "{name}: left billing after the janitor pass {done}: {:?}",
+                fake.deployments()
+            );
+            assert_eq!(done.as_array().map(Vec::len), Some(1), "{name}: {done}");
+            assert_eq!(done[0]["outcome"], "deleted", "{name}: {done}");
+            assert_eq!(done[0]["lease"], lease["lease"], "{name}: {done}");
+        }
+        Cleaner::HostStart => {
+            // `theta-host mcp` runs a janitor pass as it starts (stdin stays open: it keeps serving).
+            let mut mcp = hosts
+                .command("disposer", Some(&audit))
+                .arg("mcp")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("theta-host mcp starts");
+            until(
+                &mut mcp,
+                &format!("{name}: the host start deleted it"),
+                || fake.deployments().is_empty(),
+            )
+            .await;
+            // The audit line is written right after the delete answers.
+            until(
+                &mut mcp,
+                &format!("{name}: the deletion is audited"),
+                || {
+                    audit_lines(&audit)
+                        .iter()
+                        .any(|l| l["command"] == "janitor")
+                },
+            )
+            .await;
+            kill9(&mut mcp).await;
+        }
+    }
     let lines = audit_lines(&audit);
     let suffix = live[0]["Suffix"].as_str().unwrap();
     assert!(
@@ -702,7 +744,22 @@ async fn validate_disposable_killed_before_the_create_answers_is_found_by_its_an
         RouteMatch::post("/deployment").on_host(CTL),
         FaultKind::SlowAnswer(Duration::from_secs(30)),
     ));
-    killed_validate_is_cleaned_by_the_janitor("before-create-answers", &fake, || {
+    let cleaner = Cleaner::JanitorPass;
+    killed_validate_is_cleaned_by_the_janitor("before-create-answers", &fake, cleaner, || {
+        !fake.deployments().is_empty()
+    })
+    .await;
+}
+
+/// The same, cleaned by the next host start instead of a janitor run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn validate_disposable_killed_before_the_create_answers_is_deleted_at_the_next_host_start() {
+    let fake = fake_all(|_| {}).await;
+    fake.inject(Fault::once(
+        RouteMatch::post("/deployment").on_host(CTL),
+        FaultKind::SlowAnswer(Duration::from_secs(30)),
+    ));
+    killed_validate_is_cleaned_by_the_janitor("host-start", &fake, Cleaner::HostStart, || {
         !fake.deployments().is_empty()
     })
     .await;
@@ -711,7 +768,7 @@ async fn validate_disposable_killed_before_the_create_answers_is_found_by_its_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn validate_disposable_killed_while_polling_readiness_is_deleted_by_the_janitor() {
     let fake = fake_all(|c| c.endpoint_warmup = vec![502; 10_000]).await;
-    killed_validate_is_cleaned_by_the_janitor("polling", &fake, || {
+    killed_validate_is_cleaned_by_the_janitor("polling", &fake, Cleaner::JanitorPass, || {
         count(&fake, "GET", "/v1/models") >= 3
     })
     .await;
@@ -724,7 +781,7 @@ async fn validate_disposable_killed_during_the_probe_is_deleted_by_the_janitor()
         RouteMatch::get("/v1/models"),
         FaultKind::Hang,
     ));
-    killed_validate_is_cleaned_by_the_janitor("probe", &fake, || {
+    killed_validate_is_cleaned_by_the_janitor("probe", &fake, Cleaner::JanitorPass, || {
         count(&fake, "GET", "/v1/models") == 1
     })
     .await;
@@ -795,7 +852,7 @@ fn create_args() -> String {
 
 fn denied_for_cap(out: &Output) {
     let v = stdout_json(out, "create");
-    assert_eq!(v["error"]["kind"], "denied", "{v}");
+    assert_eq!(v["error"]["kind"], "limit", "{v}");
     assert!(
         v["error"]["reason"]
             .as_str()
