@@ -354,10 +354,10 @@ fn stderr_events() -> EventCallback {
                 writeln!(err, "[plugin progress] {}", for_terminal(&message))
             }
             GuestEvent::Log { level, message } => {
-                let level = match level.as_deref() {
-                    Some(l @ ("error" | "warn" | "info" | "debug")) => l,
-                    _ => "info",
-                };
+                let level = level
+                    .as_deref()
+                    .filter(|l| matches!(*l, "error" | "warn" | "info" | "debug"))
+                    .unwrap_or("info");
                 writeln!(err, "[plugin {level}] {}", for_terminal(&message))
             }
             GuestEvent::Stderr(line) => writeln!(err, "[plugin] {}", for_terminal(&line)),

@@ -149,8 +149,12 @@ async fn call_runs_against_the_test_upstream_and_writes_the_audit_log() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("each audit line is JSON"))
         .collect();
-    assert_eq!(lines.len(), 2, "{text}");
-    let paid = &lines[1];
+    // Each request: a `sent` line before it left, then its outcome.
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[2]["outcome"], "sent", "{text}");
+    assert_eq!(lines[2]["command"], "infer", "{text}");
+    let paid = &lines[3];
+    assert_eq!(paid["outcome"], "ok", "{text}");
     for field in [
         "ts_unix_ms",
         "tenant",
