@@ -215,8 +215,23 @@ pub async fn spend(
                 })
             })
             .collect();
+        let open: Vec<Value> = store
+            .open_reservations(Some(name))
+            .await?
+            .into_iter()
+            .map(|r| {
+                json!({
+                    "id": r.id,
+                    "usd": micros_to_usd(r.micros),
+                    "what": crate::text::for_terminal(&r.what),
+                    "host": r.host_id,
+                    "created_unix_ms": r.created_at_unix_ms,
+                })
+            })
+            .collect();
         rows.push(json!({
             "tenant": name,
+            "open": open,
             "spent_usd": micros_to_usd(totals.settled_micros),
             "reserved_usd": micros_to_usd(totals.reserved_micros),
             "open_reservations": totals.open_count,
@@ -250,6 +265,16 @@ pub async fn spend(
             cap,
             r["leases"].as_array().map_or(0, Vec::len)
         );
+        for o in r["open"].as_array().into_iter().flatten() {
+            println!(
+                "    open reservation {} ${:.4} {} (host {}): release with `theta-host spend --release {}` once that host is gone",
+                o["id"],
+                o["usd"].as_f64().unwrap_or(0.0),
+                o["what"].as_str().unwrap_or(""),
+                crate::text::for_terminal(o["host"].as_str().unwrap_or("")),
+                o["id"]
+            );
+        }
         for l in r["leases"].as_array().into_iter().flatten() {
             println!(
                 "    lease {} {} {} on {} at ${:.2}/h, expires {}{}",

@@ -212,7 +212,7 @@ impl Runtime {
         let owns_leases = OWNS_DISPOSABLE_LEASES.contains(&command);
         // A short grace before refusing: a call that was just cancelled or just finished may still
         // be releasing its slot (an MCP client sends its next request right after the cancel).
-        let Some(_permit) = self
+        let Some(permit) = self
             .sandbox
             .acquire_call(tenant, &holder, owns_leases, SLOT_GRACE)
             .await?
@@ -224,23 +224,35 @@ impl Runtime {
         };
         // Declared after the permit, so it runs first: the call's disposable deployments are
         // deleted before its slot (which keeps them alive for other hosts' janitors) is released.
-        let _cleanup = owns_leases.then(|| crate::sandbox::DisposableGuard {
+        let cleanup = owns_leases.then(|| crate::sandbox::DisposableGuard {
             shared: self.sandbox.shared().clone(),
             tenant: policy.name.clone(),
             holder: holder.clone(),
         });
         let mut store = self.sandbox.new_store_for(tenant, command, call_id, events);
-        let plugin = self.pre.instantiate_async(&mut store).await?;
-        bounded(
-            &policy.limits,
-            plugin.theta_edgecloud_commands().call_invoke(
-                &mut store,
-                name,
-                // WIT `json` is an alias of `string`: bindgen wants `&String` for it.
-                &args_json.to_owned(),
-            ),
-        )
-        .await
+        let outcome = match self.pre.instantiate_async(&mut store).await {
+            Ok(plugin) => {
+                bounded(
+                    &policy.limits,
+                    plugin.theta_edgecloud_commands().call_invoke(
+                        &mut store,
+                        name,
+                        // WIT `json` is an alias of `string`: bindgen wants `&String` for it.
+                        &args_json.to_owned(),
+                    ),
+                )
+                .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        drop(store);
+        // However the call ended (not cancelled): its disposable deployments are deleted, then its
+        // slot is given back, both before this returns.
+        if let Some(cleanup) = cleanup {
+            cleanup.finish().await;
+        }
+        permit.release().await;
+        outcome
     }
 
     /// One janitor pass over the spend store: deletes deployments whose lease expired (and

@@ -330,6 +330,18 @@ pub struct CallPermit<'a> {
     shared: Option<(crate::tenant::store::SpendStore, CallSlot)>,
 }
 
+impl CallPermit<'_> {
+    /// Gives the slot back now (a CLI process exits right after its call: a release spawned from
+    /// `drop` would die with its runtime and hold the slot until its TTL).
+    pub async fn release(mut self) {
+        if let Some((store, slot)) = self.shared.take()
+            && let Err(e) = store.release_call_slot(&slot).await
+        {
+            tracing::warn!("releasing a call slot: {e}");
+        }
+    }
+}
+
 impl Drop for CallPermit<'_> {
     fn drop(&mut self) {
         if let Some((store, slot)) = self.shared.take() {
@@ -354,8 +366,28 @@ pub struct DisposableGuard {
     pub holder: String,
 }
 
+impl DisposableGuard {
+    /// Deletes the call's disposable deployments now, before the process may exit; `drop` (a
+    /// cancelled call) is only the fallback.
+    pub async fn finish(mut self) {
+        let holder = std::mem::take(&mut self.holder);
+        for c in crate::janitor::end_of_call(&self.shared, &self.tenant, &holder).await {
+            tracing::info!(
+                "janitor: lease {} ({}) {}: {}",
+                c.lease,
+                c.deployment.as_deref().unwrap_or("?"),
+                c.outcome,
+                c.detail
+            );
+        }
+    }
+}
+
 impl Drop for DisposableGuard {
     fn drop(&mut self) {
+        if self.holder.is_empty() {
+            return;
+        }
         let (shared, tenant, holder) = (
             self.shared.clone(),
             std::mem::take(&mut self.tenant),

@@ -358,3 +358,47 @@ async fn smoke_runs_one_call_per_service_and_stops_at_the_budget() {
         "a service past the budget was called"
     );
 }
+
+/// A hostile plugin's text (describe summaries, stderr, its answer) reaches the terminal with every
+/// escape sequence neutralised, and a forged `theta-event` line cannot start a line of its own.
+#[test]
+fn guest_text_cannot_drive_the_terminal() {
+    let dir = tempdir("escapes");
+    let hostile = plugin().with_file_name("hostile_guest.wasm");
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_theta-host"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &dir)
+            .current_dir(&dir)
+            .arg("--plugin")
+            .arg(&hostile)
+            .arg("--env-file")
+            .arg(dir.join("no-such.env"))
+            .args(args);
+        cmd.output().unwrap()
+    };
+    let listed = run(&["commands"]);
+    let printed = run(&["call", "list_services", "--args", r#"{"action":"print"}"#]);
+    for (what, out) in [("commands", &listed), ("call print", &printed)] {
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            assert!(
+                !bytes.contains(&0x1b) && !bytes.contains(&0x07) && !bytes.contains(&b'\r'),
+                "{what}: an escape byte reached {stream}: {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+            let text = String::from_utf8_lossy(bytes);
+            assert!(
+                !text
+                    .lines()
+                    .any(|l| l.starts_with("theta-event") || l.starts_with("[error]")),
+                "{what}: a forged line on {stream}: {text}"
+            );
+        }
+    }
+    let stderr = String::from_utf8_lossy(&printed.stderr);
+    assert!(
+        stderr.contains("[plugin"),
+        "guest lines are tagged: {stderr}"
+    );
+}

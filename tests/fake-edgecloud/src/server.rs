@@ -132,6 +132,10 @@ fn family_for(host: &str, config: &FakeConfig) -> Option<Family> {
         PLATFORM_HOST => Some(Family::Platform),
         VIDEO_HOST => Some(Family::Video),
         "127.0.0.1" | "localhost" | "::1" => config.loopback_family,
+        // Another on-demand deployment of Theta's (a base-URL override, e.g. a beta host).
+        h if h.starts_with("ondemand") && h.ends_with(".thetaedgecloud.com") => {
+            Some(Family::OnDemand)
+        }
         h if h.ends_with(".onthetaedgecloud.com") || h.ends_with(".thetaedgecloud.com") => {
             Some(Family::Dedicated)
         }

@@ -570,3 +570,59 @@ async fn every_refusal_names_its_rule_and_nothing_else_reaches_the_fake() {
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
     println!("route battery: {refused} routes tried from a command that owns none, all refused");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ondemand_base_url_override_is_the_ondemand_family() {
+    let fake = fake().await;
+    let vars = |base: &str| {
+        std::collections::HashMap::from([
+            ("THETA_ONDEMAND_API_TOKEN".to_owned(), TOKEN.to_owned()),
+            ("THETA_ONDEMAND_API_BASE_URL".to_owned(), base.to_owned()),
+            ("THETA_STORE_URL".to_owned(), temp_store()),
+        ])
+    };
+    // Another family's host, or a path prefix: refused at start-up with the reason.
+    for (base, why) in [
+        (
+            "https://controller.thetaedgecloud.com",
+            "not an on-demand host",
+        ),
+        (
+            "https://ondemand-beta.thetaedgecloud.com/v2",
+            "give only the scheme and host",
+        ),
+    ] {
+        let err = HostConfig::from_vars(&vars(base))
+            .expect_err(base)
+            .to_string();
+        assert!(err.contains(why), "{base}: {err}");
+    }
+    let mut cfg = HostConfig::from_vars(&vars("https://ondemand-beta.thetaedgecloud.com")).unwrap();
+    cfg.upstream = theta_host::net::Upstream::TestServer(fake.addr());
+    cfg.audit_in_memory = true;
+    let rt = runtime(cfg).await;
+    let out = invoke(
+        &rt,
+        "infer",
+        json!({"service": "flux", "input": {"prompt": "x"}, "wait": 0}),
+    )
+    .await;
+    out.ok();
+    let post = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("sent");
+    assert_eq!(post.host, "ondemand-beta.thetaedgecloud.com");
+    assert!(
+        post.headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == &format!("Bearer {TOKEN}")),
+        "the override host got no on-demand credential"
+    );
+    assert_eq!(
+        rt.spent_micros("default").await,
+        10_000,
+        "its paid calls are priced"
+    );
+}

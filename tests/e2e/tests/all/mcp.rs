@@ -89,6 +89,7 @@ pub(crate) fn command(
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+        .env("THETA_STORE_URL", crate::common::temp_store())
         .env("THETA_ONDEMAND_API_KEY", TOKEN)
         .env("THETA_HTTP_RETRY_BACKOFF_MS", "25")
         .env("THETA_HTTP_TIMEOUT_MS", "5000")

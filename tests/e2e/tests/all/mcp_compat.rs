@@ -238,6 +238,7 @@ async fn the_official_four_answer_like_the_official_server() {
         ];
         let env = [
             ("THETA_ONDEMAND_API_KEY", TOKEN.to_owned()),
+            ("THETA_STORE_URL", crate::common::temp_store()),
             ("THETA_HTTP_RETRY_BACKOFF_MS", "25".to_owned()),
         ];
         let client = client.clone();
