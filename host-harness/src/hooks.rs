@@ -17,6 +17,7 @@ use crate::tenant::store::StoreHandle;
 use bytes::Bytes;
 use http::{HeaderValue, header};
 use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -323,9 +324,9 @@ async fn send(
     // Bodies the price depends on, and every paid body, are read whole before anything is sent: the
     // size limit is reported as a limit (never a transport fault), and the price is read from what
     // will actually be sent.
-    let (buffered, body) = if effect == Effect::Spend || route.price != Price::Free {
+    let mut outgoing = if effect == Effect::Spend || route.price != Price::Free {
         match read_body(body, limits.max_request_bytes).await {
-            Ok(bytes) => (Some(bytes), None),
+            Ok(bytes) => Outgoing::Read(bytes),
             Err(BodyRead::TooLarge(seen)) => {
                 return Err(refuse(Refusal::Limit(format!(
                     "the request body is larger than this call's request-size limit of {} bytes (at least {seen} bytes); nothing was sent",
@@ -335,11 +336,12 @@ async fn send(
             Err(BodyRead::Failed(e)) => return Err(e),
         }
     } else {
-        (None, Some(body))
+        Outgoing::Streamed(body)
     };
-    let mut body_json: Option<serde_json::Value> = buffered
-        .as_ref()
-        .and_then(|b| serde_json::from_slice(b).ok());
+    let mut body_json: Option<serde_json::Value> = match &outgoing {
+        Outgoing::Read(bytes) => serde_json::from_slice(bytes).ok(),
+        Outgoing::Streamed(_) => None,
+    };
 
     // Paid requests hold their price in the spend store (deployments: a lease) before anything is
     // sent; over the cap, or without a usable store, nothing is sent.
@@ -350,7 +352,6 @@ async fn send(
             holder: &call.holder,
             what: format!("{method} {}{}", approved.target.host, audit_base.path),
         };
-        let before = body_json.clone();
         let hold = crate::spend::hold(
             &shared.store,
             &shared.prices,
@@ -361,16 +362,15 @@ async fn send(
         )
         .await
         .map_err(|why| refuse(Refusal::Limit(why)))?;
-        Some((hold, before != body_json))
+        Some(hold)
     } else {
         None
     };
-    // The host tagged the body (a deployment's lease annotation): send what it holds.
-    let buffered = match (&hold, body_json.as_ref()) {
-        (Some((_, true)), Some(v)) => Some(Bytes::from(serde_json::to_vec(v).unwrap_or_default())),
-        _ => buffered,
-    };
-    let hold = hold.map(|(h, _)| h);
+    // A lease tags a create's JSON object with its annotation: send what the host holds.
+    if let (Some(Hold::Lease { .. }), Some(v @ serde_json::Value::Object(_))) = (&hold, &body_json)
+    {
+        outgoing = Outgoing::Read(Bytes::from(serde_json::to_vec(v).unwrap_or_default()));
+    }
 
     // Rebuild the request for the wire: the guest's headers minus anything credential-like or
     // meaning-changing, plus the family's credential, sent to the approved target only.
@@ -394,18 +394,15 @@ async fn send(
     if let Some(credential) = shared.credentials.get(approved.family()) {
         inject(&mut headers, &credential.injection)?;
     }
-    if let Some(bytes) = &buffered {
-        // What is sent is what was read (and maybe tagged): its length, not the guest's claim.
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    }
-    let body: OutBody = match (buffered, body) {
-        (Some(bytes), _) => http_body_util::Full::new(bytes)
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-        (None, Some(body)) => GuardedBody::request(body, limits.max_request_bytes).boxed_unsync(),
-        (None, None) => http_body_util::Empty::new()
-            .map_err(|never| match never {})
-            .boxed_unsync(),
+    let body: OutBody = match outgoing {
+        Outgoing::Read(bytes) => {
+            // What is sent is what was read (and maybe tagged): its length, not the guest's claim.
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            full_body(bytes)
+        }
+        Outgoing::Streamed(body) => {
+            GuardedBody::request(body, limits.max_request_bytes).boxed_unsync()
+        }
     };
     let mut wire = http::Request::new(body);
     *wire.method_mut() = method.clone();
@@ -437,7 +434,8 @@ async fn send(
     shared.audit.record(sent.clone());
     let mut in_flight = InFlight {
         shared,
-        record: Some(sent),
+        record: sent,
+        open: true,
         hold,
         started,
     };
@@ -455,7 +453,7 @@ async fn send(
             return Err(HttpError::ConnectionReadTimeout);
         }
         Ok(Err(SendError::NonPublic(why))) => {
-            in_flight.finish("refused", false, Some(why.clone())).await;
+            in_flight.refused().await;
             return Err(refuse(Refusal::Denied(why)));
         }
         Ok(Err(SendError::Transport(e))) => {
@@ -510,9 +508,7 @@ async fn send(
         if let Some(h) = hold {
             h.answered(status, answer.as_ref()).await;
         }
-        http_body_util::Full::new(bytes)
-            .map_err(|never| match never {})
-            .boxed_unsync()
+        full_body(bytes)
     } else {
         if let Some(h) = hold {
             h.answered(status, None).await;
@@ -553,7 +549,9 @@ async fn send(
 /// response future), it records `abandoned` and keeps the money held: the request may have run.
 struct InFlight<'a> {
     shared: &'a SharedOutbound,
-    record: Option<AuditRecord>,
+    /// The `sent` record; its outcome is written once, when `open` turns false.
+    record: AuditRecord,
+    open: bool,
     hold: Option<Hold>,
     started: Instant,
 }
@@ -566,31 +564,34 @@ impl InFlight<'_> {
         self.record_outcome(outcome, ran, reason);
     }
 
+    /// Settles the hold without an outcome line: the caller's refusal line is the outcome.
+    async fn refused(&mut self) {
+        if let Some(h) = self.hold.take() {
+            h.finish(false).await;
+        }
+        self.open = false;
+    }
+
     fn record_outcome(&mut self, outcome: &str, ran: bool, reason: Option<String>) {
-        if let Some(record) = self.record.take() {
+        if std::mem::take(&mut self.open) {
             self.shared.audit.record(AuditRecord {
-                decision: if outcome == "refused" {
-                    "denied".into()
-                } else {
-                    record.decision.clone()
-                },
                 outcome: Some(outcome.into()),
-                spend_usd: record.spend_usd.filter(|_| ran),
+                spend_usd: self.record.spend_usd.filter(|_| ran),
                 duration_ms: self.started.elapsed().as_millis() as u64,
                 reason,
-                ..record
+                ..self.record.clone()
             });
         }
     }
 
     /// The response arrived: hand the record (for the response body) and the hold to the caller.
     fn take_response(&mut self, status: u16, accepted: bool) -> (AuditRecord, Option<Hold>) {
-        let record = self.record.take().unwrap_or_else(unreachable_record);
+        self.open = false;
         (
             AuditRecord {
                 status: Some(status),
-                spend_usd: record.spend_usd.filter(|_| accepted),
-                ..record
+                spend_usd: self.record.spend_usd.filter(|_| accepted),
+                ..self.record.clone()
             },
             self.hold.take(),
         )
@@ -610,26 +611,17 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn unreachable_record() -> AuditRecord {
-    AuditRecord {
-        ts_unix_ms: now_ms(),
-        tenant: String::new(),
-        command: String::new(),
-        call_id: 0,
-        request: 0,
-        method: String::new(),
-        host: String::new(),
-        path: String::new(),
-        query: None,
-        decision: "allowed".into(),
-        outcome: None,
-        effect: None,
-        status: None,
-        bytes_in: 0,
-        spend_usd: None,
-        duration_ms: 0,
-        reason: None,
-    }
+/// A request body: read whole by the host (paid or priced routes), or streamed through.
+enum Outgoing {
+    Read(Bytes),
+    Streamed(wasmtime_wasi_http::WasiBody),
+}
+
+/// A body the host holds whole.
+fn full_body(bytes: Bytes) -> UnsyncBoxBody<Bytes, HttpError> {
+    http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 enum BodyRead {

@@ -24,6 +24,20 @@ pub struct Cleanup {
     pub detail: String,
 }
 
+impl Cleanup {
+    /// One log line for what the janitor did.
+    pub fn log(&self) {
+        tracing::info!(
+            "janitor: lease {} of `{}` ({}): {} ({})",
+            self.lease,
+            self.tenant,
+            self.deployment.as_deref().unwrap_or("?"),
+            self.outcome,
+            self.detail
+        );
+    }
+}
+
 /// A deployment deleted through the host (by the plugin's delete): its lease ends.
 pub async fn end_lease_by_identity(store: &StoreHandle, tenant: &str, shard: &str, suffix: &str) {
     let Ok(opened) = store.get().await else {
@@ -271,18 +285,7 @@ pub fn run_in_background(rt: &crate::Runtime) {
     tokio::spawn(async move {
         loop {
             match pass(&shared).await {
-                Ok(done) => {
-                    for c in done {
-                        tracing::info!(
-                            "janitor: lease {} of `{}` ({}): {} ({})",
-                            c.lease,
-                            c.tenant,
-                            c.deployment.as_deref().unwrap_or("?"),
-                            c.outcome,
-                            c.detail
-                        );
-                    }
-                }
+                Ok(done) => done.iter().for_each(Cleanup::log),
                 Err(e) => tracing::warn!("janitor pass failed: {e:#}"),
             }
             tokio::time::sleep(INTERVAL).await;

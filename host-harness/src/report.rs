@@ -152,11 +152,7 @@ pub fn load_line(load: &crate::cache::LoadReport) -> String {
 
 /// A command's effect as the host's route table has it.
 fn host_effect(name: &str) -> &'static str {
-    match crate::policy::routes::command_effect(name) {
-        crate::policy::Effect::Read => "read",
-        crate::policy::Effect::Mutate => "mutate",
-        crate::policy::Effect::Spend => "spend",
-    }
+    crate::policy::routes::command_effect(name).label()
 }
 
 /// `theta-host spend`: per tenant, settled, reserved, cap and live leases; or release one open

@@ -290,13 +290,12 @@ impl Runtime {
                 crate::text::for_terminal(&name.chars().take(80).collect::<String>())
             ));
         };
-        for granted in [name.trim(), command] {
-            if !tenant.grants.allows_command(granted) && !tenant.grants.allows_command(command) {
-                return Err(format!(
-                    "tenant `{}` is not granted the command `{command}`",
-                    tenant.name
-                ));
-            }
+        // An alias is granted only through what it runs.
+        if !tenant.grants.allows_command(command) {
+            return Err(format!(
+                "tenant `{}` is not granted the command `{command}`",
+                tenant.name
+            ));
         }
         let effect = routes::command_effect(command);
         // Under dry-run a mutating or paid command may run: the host refuses its requests and the

@@ -371,15 +371,10 @@ impl DisposableGuard {
     /// cancelled call) is only the fallback.
     pub async fn finish(mut self) {
         let holder = std::mem::take(&mut self.holder);
-        for c in crate::janitor::end_of_call(&self.shared, &self.tenant, &holder).await {
-            tracing::info!(
-                "janitor: lease {} ({}) {}: {}",
-                c.lease,
-                c.deployment.as_deref().unwrap_or("?"),
-                c.outcome,
-                c.detail
-            );
-        }
+        crate::janitor::end_of_call(&self.shared, &self.tenant, &holder)
+            .await
+            .iter()
+            .for_each(crate::janitor::Cleanup::log);
     }
 }
 
@@ -395,15 +390,10 @@ impl Drop for DisposableGuard {
         );
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                for c in crate::janitor::end_of_call(&shared, &tenant, &holder).await {
-                    tracing::info!(
-                        "janitor: lease {} ({}) {}: {}",
-                        c.lease,
-                        c.deployment.as_deref().unwrap_or("?"),
-                        c.outcome,
-                        c.detail
-                    );
-                }
+                crate::janitor::end_of_call(&shared, &tenant, &holder)
+                    .await
+                    .iter()
+                    .for_each(crate::janitor::Cleanup::log);
             });
         }
     }

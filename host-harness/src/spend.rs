@@ -195,21 +195,16 @@ fn cap_refusal(e: StoreError) -> String {
 
 /// `(shard, suffix)` of a deployment in a create or list answer (`Shard` may be a number).
 pub fn deployment_identity(answer: &Value) -> Option<(String, String)> {
-    let mut candidates = vec![answer];
-    for key in ["body", "deployment", "data", "result"] {
-        if let Some(inner) = answer.get(key) {
-            candidates.push(inner);
-        }
-    }
-    candidates.into_iter().find_map(|v| {
-        let v = v.as_array().and_then(|a| a.first()).unwrap_or(v);
-        let text = |keys: &[&str]| {
-            keys.iter().find_map(|k| match v.get(*k) {
-                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            })
-        };
-        Some((text(&["Shard", "shard"])?, text(&["Suffix", "suffix"])?))
-    })
+    crate::policy::classify::deployment_records(answer)
+        .into_iter()
+        .find_map(|v| {
+            let text = |keys: &[&str]| {
+                keys.iter().find_map(|k| match v.get(*k) {
+                    Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                })
+            };
+            Some((text(&["Shard", "shard"])?, text(&["Suffix", "suffix"])?))
+        })
 }

@@ -14,6 +14,15 @@ pub enum Effect {
 }
 
 impl Effect {
+    /// As in tenant files, `theta-host commands` and the audit trail: read, mutate, spend.
+    pub fn label(self) -> &'static str {
+        match self {
+            Effect::Read => "read",
+            Effect::Mutate => "mutate",
+            Effect::Spend => "spend",
+        }
+    }
+
     /// As in grants and error messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -68,26 +77,29 @@ pub fn api_for_host(host: &str, known: KnownHosts<'_>) -> Option<Api> {
     }
 }
 
-/// The host of the endpoint in a deployment-create answer (`Endpoint`, `endpoint`, `url`, at the top
-/// or under `body` / `deployment` / `data`), if it names one.
-pub fn deployment_endpoint_host(answer: &serde_json::Value) -> Option<String> {
-    let mut candidates = vec![answer];
+/// The records a deployment answer may hold the deployment in: the answer itself, or under `body` /
+/// `deployment` / `data` / `result` (and their `deployment(s)`), an array standing for its first item.
+pub fn deployment_records(answer: &serde_json::Value) -> Vec<&serde_json::Value> {
+    let mut out = vec![answer];
     for key in ["body", "deployment", "data", "result"] {
         if let Some(inner) = answer.get(key) {
-            candidates.push(inner);
-            for key in ["deployment", "deployments"] {
-                if let Some(d) = inner.get(key) {
-                    candidates.push(d);
-                }
-            }
+            out.push(inner);
+            out.extend(
+                ["deployment", "deployments"]
+                    .iter()
+                    .filter_map(|k| inner.get(*k)),
+            );
         }
     }
-    candidates.iter().find_map(|v| {
-        let v = if let Some(first) = v.as_array().and_then(|a| a.first()) {
-            first
-        } else {
-            v
-        };
+    out.into_iter()
+        .map(|v| v.as_array().and_then(|a| a.first()).unwrap_or(v))
+        .collect()
+}
+
+/// The host of the endpoint in a deployment-create answer (`Endpoint`, `endpoint`, `url`, ...), if
+/// it names an HTTPS one.
+pub fn deployment_endpoint_host(answer: &serde_json::Value) -> Option<String> {
+    deployment_records(answer).into_iter().find_map(|v| {
         [
             "Endpoint",
             "endpoint",

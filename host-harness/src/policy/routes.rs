@@ -494,16 +494,20 @@ pub const ALIASES: &[(&str, &str)] = &[
 /// Commands that make no request at all (they answer from the host's configuration).
 const OFFLINE_COMMANDS: &[&str] = &["theta.auth.capabilities"];
 
+/// Every command name the table mentions (with repeats).
+fn mentioned_commands() -> impl Iterator<Item = &'static str> {
+    OFFLINE_COMMANDS
+        .iter()
+        .copied()
+        .chain(ROUTES.iter().flat_map(|r| r.commands.iter().copied()))
+}
+
 /// The canonical name of a command or alias the host knows.
 pub fn canonical_command(name: &str) -> Option<&'static str> {
     if let Some((_, canonical)) = ALIASES.iter().find(|(alias, _)| *alias == name) {
         return Some(canonical);
     }
-    OFFLINE_COMMANDS
-        .iter()
-        .copied()
-        .chain(ROUTES.iter().flat_map(|r| r.commands.iter().copied()))
-        .find(|c| *c == name)
+    mentioned_commands().find(|c| *c == name)
 }
 
 /// The strongest effect any route of `command` (canonical) has: what granting it allows.
@@ -518,11 +522,7 @@ pub fn command_effect(command: &str) -> Effect {
 
 /// Every canonical command the host knows, sorted.
 pub fn commands() -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = OFFLINE_COMMANDS
-        .iter()
-        .copied()
-        .chain(ROUTES.iter().flat_map(|r| r.commands.iter().copied()))
-        .collect();
+    let mut all: Vec<&'static str> = mentioned_commands().collect();
     all.sort_unstable();
     all.dedup();
     all
