@@ -212,3 +212,33 @@ impl Drop for EpochTicker {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::ResourceLimiter;
+
+    #[test]
+    fn every_memory_of_a_call_counts_against_one_budget() {
+        let mut m = CallMemory::new(16 << 20);
+        // Two memories of 10 MiB each: the second passes the budget although it alone would fit.
+        assert!(m.memory_growing(0, 10 << 20, None).unwrap());
+        assert!(m.memory_growing(0, 10 << 20, None).is_err());
+        // Growing the first within what is left still works.
+        assert!(m.memory_growing(10 << 20, 15 << 20, None).unwrap());
+        assert!(m.memory_growing(15 << 20, 17 << 20, None).is_err());
+    }
+
+    #[test]
+    fn host_resources_are_reserved_out_of_the_memory_budget() {
+        let limits = CallLimits {
+            memory_bytes: 16 << 20,
+            ..CallLimits::default()
+        };
+        assert_eq!(limits.max_resources(), 64);
+        assert_eq!(
+            limits.linear_memory_bytes() + limits.max_resources() * HOST_BYTES_PER_RESOURCE,
+            16 << 20
+        );
+    }
+}

@@ -626,3 +626,87 @@ async fn an_ondemand_base_url_override_is_the_ondemand_family() {
         "its paid calls are priced"
     );
 }
+
+/// A tenant file with its own store and a `payer` that may spend up to `cap` dollars.
+async fn paying_host(fake: &fake_edgecloud::FakeEdgeCloud, cap: f64, extra: &str) -> Runtime {
+    let policy = format!(
+        "store = {:?}\n[tenants.payer]\ncommands = [\"*\"]\neffects = [\"read\", \"mutate\", \"spend\"]\nspend_cap_usd = {cap}\n{extra}",
+        temp_store()
+    );
+    let file = theta_host::tenant::file::parse(&policy, "boundary.toml").unwrap();
+    Runtime::with_tenants(config_for(fake), &hostile_wasm(), file)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_max_tokens_cannot_ride_on_a_small_per_call_price() {
+    let fake = fake().await;
+    // qwen3 is $0.03 a call; 2,000,000 output tokens are priced at $1.00, over a $0.50 cap.
+    let rt = paying_host(&fake, 0.5, "").await;
+    let body = |max_tokens: u64| {
+        json!({"scheme":"https","authority":"ondemand.thetaedgecloud.com","path":"/infer_request/qwen3?wait=0","method":"POST",
+               "body": json!({"input": {"messages": [{"role":"user","content":"hi"}], "max_tokens": max_tokens}}).to_string()})
+    };
+    let out = rt
+        .invoke_as(
+            "payer",
+            "infer",
+            &body(2_000_000).to_string(),
+            Arc::new(|_| {}),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let out: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        out["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("spend cap reached"),
+        "{out}"
+    );
+    assert!(
+        fake.requests().is_empty(),
+        "the over-cap request reached the fake"
+    );
+    assert_eq!(rt.spent_micros("payer").await, 0);
+    // A small max_tokens costs the per-call price and goes through.
+    let out = rt
+        .invoke_as("payer", "infer", &body(100).to_string(), Arc::new(|_| {}))
+        .await
+        .unwrap()
+        .unwrap();
+    let out: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(out["outcome"], "response", "{out}");
+    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(rt.spent_micros("payer").await, 30_000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_engine_never_lowers_a_tenants_memory_limit() {
+    let fake = fake().await;
+    let mut cfg = config_for(&fake);
+    // The engine's default is 16 MiB; the tenant is given 96 MiB and uses 40 of it.
+    cfg.pooling_instances = Some(4);
+    cfg.limits.memory_bytes = 16 << 20;
+    let policy = format!(
+        "store = {:?}\n[tenants.big]\ncommands = [\"*\"]\neffects = [\"read\"]\nmemory_mib = 96\n",
+        temp_store()
+    );
+    let file = theta_host::tenant::file::parse(&policy, "pool.toml").unwrap();
+    let rt = Runtime::with_tenants(cfg, &hostile_wasm(), file)
+        .await
+        .unwrap();
+    let out = rt
+        .invoke_as(
+            "big",
+            "list_services",
+            r#"{"action":"alloc","mib":"40"}"#,
+            Arc::new(|_| {}),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.contains("\"allocated_mib\":40"), "{out}");
+}
