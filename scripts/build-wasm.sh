@@ -17,6 +17,13 @@ out=target/wasm32-wasip2/plugin-release
 cargo build --locked --target wasm32-wasip2 --profile plugin-release -p theta-plugin -p hostile-guest
 cargo build --locked --target wasm32-wasip2 --profile plugin-release -p theta-plugin --features ironclaw \
   --target-dir target/ironclaw
+# Smaller components that do the same (tools/shrink: the core module through binaryen's wasm-opt -Oz,
+# the component-name section dropped, validated before it replaces the file; a no-op on a file it
+# already shrank, a plain copy with a note when wasm-opt is missing).
+cargo build --locked --release -q -p theta-shrink
+shrink() { target/release/theta-shrink "$1" "$1"; }
+shrink "$out/theta_plugin.wasm"
+shrink target/ironclaw/wasm32-wasip2/plugin-release/theta_plugin.wasm
 # Copy to a temporary name, then rename: readers never see a half-written file.
 cp target/ironclaw/wasm32-wasip2/plugin-release/theta_plugin.wasm "$out/.theta_plugin_ironclaw.wasm.tmp"
 mv -f "$out/.theta_plugin_ironclaw.wasm.tmp" "$out/theta_plugin_ironclaw.wasm"
@@ -29,6 +36,7 @@ cp "$out/theta_plugin_ironclaw.wasm" "$pkg/wasm/theta.wasm"
 # its own target directory too.
 cargo build --locked --target wasm32-wasip2 --profile plugin-release -p theta-plugin --features commands-only \
   --target-dir target/commands
+shrink target/commands/wasm32-wasip2/plugin-release/theta_plugin.wasm
 # Wassette's tool descriptions are the `///` comments of wit/, read from a `package-docs` section.
 # They go into a copy: jco and `wasm-tools component wit` reject a component that has that section.
 cargo run --locked --release -q -p theta-wit-docs -- --wit wit \
