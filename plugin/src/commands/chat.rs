@@ -1,6 +1,6 @@
 //! `theta.ondemand.chat`: qwen3 and other `/infer_request/{alias}` chat services (SSE streamed by
 //! default, tokens emitted as they arrive) and `gpt_oss_120b` on the OpenAI-compatible route (answer and
-//! reasoning apart). A stream that ends early is an error, never a short answer.
+//! reasoning apart). A stream cut mid-event or by a reset is an error, never a short answer.
 
 use super::args::{Args, as_string, check_name, check_range};
 use super::{ToJson, object, opt_str};
@@ -8,7 +8,7 @@ use crate::client::{Call, Client, Ctx, encode, parse_json_body, truncate};
 use crate::config::CHAT_TIMEOUT_MS;
 use crate::error::{Result, ThetaError};
 use crate::events::{Event, EventSink};
-use crate::sse::SseParser;
+use crate::sse::{SseEvent, SseParser};
 use crate::transport::HttpResponse;
 use serde_json::{Map, Value, json};
 
@@ -267,8 +267,13 @@ pub fn chat(ctx: &Ctx, args: ChatArgs) -> Result<ChatReply> {
     Ok(reply)
 }
 
-/// Reads a chat answer: SSE when the server streams, JSON otherwise (decided by content type, or by
-/// the first bytes when the type is missing).
+/// How many bytes of a body decide whether it is a stream or a JSON document.
+const SNIFF_BYTES: usize = 16;
+
+/// Reads a chat answer: SSE when the body starts like a stream (`data:`, `event:`, a comment),
+/// JSON when it starts like a document (`{`, `[`), whatever the `Content-Type` says; the type only
+/// decides a body that starts otherwise. Servers label streams `application/json` or not at all, and
+/// answer errors as a JSON object on an `event-stream` response.
 fn read_reply(
     client: &Client,
     call: &Call,
@@ -279,60 +284,97 @@ fn read_reply(
         .header("content-type")
         .unwrap_or("")
         .to_ascii_lowercase();
-    let first = response
-        .body
-        .next_chunk()
-        .map_err(|e| client.body_error(call, e))?;
-    let first = first.unwrap_or_default();
-    let looks_sse = {
-        let start = String::from_utf8_lossy(&first[..first.len().min(16)])
-            .trim_start()
-            .to_owned();
-        start.starts_with("data:") || start.starts_with(':') || start.starts_with("event:")
-    };
-    if content_type.contains("event-stream") || (!content_type.contains("json") && looks_sse) {
-        let mut stream = ChatStream::default();
-        let mut parser = SseParser::new();
-        let mut chunk = Some(first);
-        while let Some(bytes) = chunk {
-            for event in parser.feed(&bytes) {
-                stream.on_data(&event.data, events)?;
-            }
-            chunk = response
-                .body
-                .next_chunk()
-                .map_err(|e| match client.body_error(call, e) {
-                    ThetaError::Timeout { message } => ThetaError::Timeout {
-                        message: format!(
-                            "{message} (stream stopped after {} tokens)",
-                            stream.pieces
-                        ),
-                    },
-                    ThetaError::Transport { message } => ThetaError::transport(format!(
-                        "stream was cut after {} tokens: {message}",
-                        stream.pieces
-                    )),
-                    other => other,
-                })?;
-        }
-        if let Some(event) = parser.finish() {
-            stream.on_data(&event.data, events)?;
-        }
-        stream.finish()
-    } else {
-        let mut bytes = first;
-        while let Some(more) = response
+    // Enough of the body to see how it starts (a first chunk may be a byte or two).
+    let mut first: Vec<u8> = Vec::new();
+    let mut ended = false;
+    while first.iter().filter(|b| !b.is_ascii_whitespace()).count() < SNIFF_BYTES {
+        match response
             .body
             .next_chunk()
             .map_err(|e| client.body_error(call, e))?
         {
-            bytes.extend_from_slice(&more);
+            Some(more) => first.extend_from_slice(&more),
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    let start = String::from_utf8_lossy(&first);
+    let start = start.trim_start();
+    let is_stream = if start.starts_with('{') || start.starts_with('[') {
+        false
+    } else if ["data:", "event:", ":", "id:", "retry:"]
+        .iter()
+        .any(|p| start.starts_with(p))
+    {
+        true
+    } else {
+        content_type.contains("event-stream")
+    };
+    if is_stream {
+        read_stream(client, call, response, first, ended, events)
+    } else {
+        let mut bytes = first;
+        while !ended {
+            match response
+                .body
+                .next_chunk()
+                .map_err(|e| client.body_error(call, e))?
+            {
+                Some(more) => bytes.extend_from_slice(&more),
+                None => ended = true,
+            }
             if bytes.len() > 16 * 1024 * 1024 {
                 return Err(ThetaError::transport("chat answer larger than 16 MiB"));
             }
         }
         reply_from_json(&parse_json_body(&bytes)?)
     }
+}
+
+/// Reads an SSE chat stream whose first bytes are `first` (`ended`: the body has no more).
+fn read_stream(
+    client: &Client,
+    call: &Call,
+    mut response: HttpResponse,
+    first: Vec<u8>,
+    ended: bool,
+    events: &dyn EventSink,
+) -> Result<ChatReply> {
+    let mut stream = ChatStream::default();
+    let mut parser = SseParser::new();
+    let mut chunk = Some(first);
+    while let Some(bytes) = chunk {
+        for event in parser.feed(&bytes) {
+            stream.on_event(&event, events)?;
+        }
+        if ended {
+            break;
+        }
+        chunk = response
+            .body
+            .next_chunk()
+            .map_err(|e| match client.body_error(call, e) {
+                ThetaError::Timeout { message } => ThetaError::Timeout {
+                    message: format!("{message} (stream stopped after {} tokens)", stream.pieces),
+                },
+                ThetaError::Transport { message } => ThetaError::transport(format!(
+                    "stream was cut after {} tokens: {message}",
+                    stream.pieces
+                )),
+                other => other,
+            })?;
+    }
+    // A last event without its blank line: complete if it parses, a cut line if it does not.
+    if let Some(event) = parser.finish() {
+        if !event.is_done() && serde_json::from_str::<Value>(&event.data).is_err() {
+            stream.cut_mid_event = true;
+        } else {
+            stream.on_event(&event, events)?;
+        }
+    }
+    stream.finish()
 }
 
 fn usage_from(v: &Value) -> Option<TokenUsage> {
@@ -357,6 +399,19 @@ fn text_at<'v>(v: &'v Value, keys: &[&str]) -> Option<&'v str> {
 
 /// A JSON answer: an OpenAI `chat.completion`, or an infer request whose `output.message` is the text.
 pub fn reply_from_json(body: &Value) -> Result<ChatReply> {
+    // An error object where the answer should be (also on a 200 `event-stream` response).
+    if body.get("status").and_then(Value::as_str) == Some("error")
+        || body.get("error").is_some_and(|e| !e.is_null())
+    {
+        return Err(ThetaError::Upstream {
+            status: 200,
+            message: format!(
+                "the chat answer is an error: {}",
+                crate::client::error_message(&body.to_string())
+            ),
+            retriable: false,
+        });
+    }
     let mut reply = ChatReply {
         service: String::new(),
         content: String::new(),
@@ -443,11 +498,29 @@ pub struct ChatStream {
     finish_reason: Option<String>,
     usage: Option<TokenUsage>,
     done: bool,
+    /// The body ended inside an event (its last line is not whole JSON): the answer is cut.
+    cut_mid_event: bool,
     /// Number of content pieces (tokens, roughly) received.
     pub pieces: usize,
 }
 
 impl ChatStream {
+    /// Handles one event: an `event: error` frame ends the stream with its message.
+    pub fn on_event(&mut self, event: &SseEvent, events: &dyn EventSink) -> Result<()> {
+        if event.event.as_deref() == Some("error") {
+            return Err(ThetaError::Upstream {
+                status: 200,
+                message: format!(
+                    "the stream sent an error event after {} tokens: {}",
+                    self.pieces,
+                    crate::client::error_message(&event.data)
+                ),
+                retriable: false,
+            });
+        }
+        self.on_data(&event.data, events)
+    }
+
     /// Handles one `data:` payload: emits token/reasoning events and collects the rest.
     pub fn on_data(&mut self, data: &str, events: &dyn EventSink) -> Result<()> {
         if data.trim() == "[DONE]" {
@@ -499,20 +572,27 @@ impl ChatStream {
         Ok(())
     }
 
-    /// The end of the body: complete only with `[DONE]` or a finish reason.
+    /// The body ended cleanly. Cut only when it ended inside an event; a clean end without `[DONE]`
+    /// and without a finish reason is complete, with a note (some servers just close the stream).
     pub fn finish(self) -> Result<ChatReply> {
-        if !self.done && self.finish_reason.is_none() {
+        if self.cut_mid_event {
             return Err(ThetaError::transport(format!(
-                "stream was cut after {} tokens (no [DONE] and no finish_reason); the answer is incomplete",
+                "stream was cut after {} tokens (the body ended inside an event); the answer is incomplete",
                 self.pieces
             )));
         }
+        let note = (!self.done && self.finish_reason.is_none()).then(|| {
+            format!(
+                "the stream ended without [DONE] and without a finish_reason after {} tokens; the server closed it cleanly, so the answer is taken as complete",
+                self.pieces
+            )
+        });
         Ok(ChatReply {
             service: String::new(),
             content: self.content,
             reasoning: (!self.reasoning.is_empty()).then_some(self.reasoning),
             finish_reason: self.finish_reason,
-            note: None,
+            note,
             usage: self.usage,
             streamed: true,
         })

@@ -938,6 +938,77 @@ fn a_cut_stream_is_an_error_not_a_short_answer() {
 }
 
 #[test]
+fn sse_framings_are_read_whatever_the_content_type_says() {
+    let chat = |content_type: Option<&str>, body: &str| {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|t| ("content-type", t))
+            .into_iter()
+            .collect();
+        let fake = Fake::default().reply_with(200, &headers, body, vec![3]);
+        run(
+            &host_config(),
+            &fake,
+            "theta.ondemand.chat",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .0
+    };
+    // The same stream labelled JSON, unlabelled, with CRLF everywhere, and with a multi-line `data:`.
+    let crlf = QWEN_STREAM.replace("\r\n", "\n").replace('\n', "\r\n");
+    let multi_line = QWEN_STREAM.replace(
+        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Héllo\"}",
+        "data: {\"id\":\"c1\",\ndata: \"choices\":[{\"index\":0,\"delta\":{\"content\":\"Héllo\"}",
+    );
+    for (label, content_type, body) in [
+        (
+            "labelled JSON",
+            Some("application/json"),
+            QWEN_STREAM.to_owned(),
+        ),
+        ("no content type", None, QWEN_STREAM.to_owned()),
+        ("CRLF", Some("text/event-stream"), crlf),
+        ("multi-line data", Some("text/event-stream"), multi_line),
+    ] {
+        let r = chat(content_type, &body).unwrap_or_else(|e| panic!("{label}: {e:?}"));
+        assert_eq!(r["content"], "Héllo, 世界", "{label}");
+        assert!(r["note"].is_null(), "{label}: {r}");
+    }
+    // An `event: error` frame ends the stream with its message.
+    let error_event = QWEN_STREAM.replace(
+        "data: [DONE]",
+        "event: error\ndata: {\"message\":\"model worker crashed\"}",
+    );
+    let e = chat(Some("text/event-stream"), &error_event).unwrap_err();
+    assert!(
+        matches!(&e, ThetaError::Upstream { message, .. } if message.contains("model worker crashed")),
+        "{e:?}"
+    );
+    // A JSON error object where the stream should be.
+    let e = chat(
+        Some("text/event-stream"),
+        r#"{"status":"error","message":"No instances available - try again later"}"#,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, ThetaError::Upstream { message, .. } if message.contains("No instances available")),
+        "{e:?}"
+    );
+    // A clean end without [DONE] and without a finish_reason: complete, with a note.
+    let open_ended = QWEN_STREAM
+        .replace("data: [DONE]\n\n", "")
+        .replace("\"finish_reason\":\"stop\"", "\"finish_reason\":null");
+    let r = chat(Some("text/event-stream"), &open_ended).unwrap();
+    assert_eq!(r["content"], "Héllo, 世界");
+    assert!(
+        r["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("without [DONE]"),
+        "{r}"
+    );
+}
+
+#[test]
 fn chat_json_answers_and_gpt_oss_reasoning() {
     let qwen_json = r#"{"status":"success","body":{"infer_requests":[{"id":"r","state":"success","output":{"message":"Hi there"}}]}}"#;
     let fake = Fake::default().reply_with(

@@ -99,6 +99,27 @@ pub enum FaultKind {
     HugeBody(usize),
     /// Never answer (until the fake shuts down).
     Hang,
+    /// SSE: the same stream in another framing that real servers use ([`SseFraming`]).
+    SseFraming(SseFraming),
+}
+
+/// Framings of a chat stream seen from OpenAI-compatible servers, proxies and Theta's own routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseFraming {
+    /// The same frames under this `Content-Type` (`None`: no content type at all).
+    ContentType(Option<String>),
+    /// Every line ends with CRLF.
+    Crlf,
+    /// A comment line (`: ping`) before every event.
+    Comments,
+    /// Each event's JSON pretty-printed over several `data:` lines.
+    MultiLineData,
+    /// After this many events, an `event: error` frame with a JSON error, then a clean end.
+    ErrorEvent { after_events: usize },
+    /// A JSON error object (`200`, `text/event-stream`) in place of the stream.
+    JsonErrorInsteadOfStream,
+    /// The stream ends cleanly without `[DONE]` and with no `finish_reason` anywhere.
+    NoDoneNoFinish,
 }
 
 impl FaultKind {

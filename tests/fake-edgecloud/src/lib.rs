@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use faults::{Fault, FaultKind, RouteMatch};
+pub use faults::{Fault, FaultKind, RouteMatch, SseFraming};
 pub use state::RecordedRequest;
 
 /// The on-demand API's host name; requests carrying it are served by the on-demand family.

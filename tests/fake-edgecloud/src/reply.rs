@@ -1,5 +1,6 @@
 //! What a route answers ([`Reply`]), and how it goes on the wire (normal, slow, or cut).
 
+use crate::faults::SseFraming;
 use crate::sse::{self, Frame, StreamedBody};
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -92,13 +93,36 @@ pub(crate) struct Delivery {
     /// Abort after this many SSE events; a whole body is cut in half
     /// ([`crate::FaultKind::CutStream`]).
     pub cut_after: Option<usize>,
+    /// SSE: another framing of the same stream ([`crate::FaultKind::SseFraming`]).
+    pub framing: Option<SseFraming>,
 }
 
 /// Pieces a whole body is sent in under [`Delivery::slow`].
 const SLOW_PIECES: usize = 4;
 
 /// Turn a reply into a hyper response.
-pub(crate) fn render(reply: Reply, delivery: &Delivery) -> Response<RespBody> {
+pub(crate) fn render(mut reply: Reply, delivery: &Delivery) -> Response<RespBody> {
+    if let (Payload::Events(frames), Some(framing)) = (&mut reply.payload, &delivery.framing) {
+        let set_type = |reply: &mut Reply, value: Option<&str>| {
+            reply.headers.retain(|(name, _)| *name != "content-type");
+            if let Some(value) = value {
+                reply.headers.push(("content-type", value.to_owned()));
+            }
+        };
+        match framing {
+            SseFraming::ContentType(value) => {
+                let value = value.clone();
+                set_type(&mut reply, value.as_deref());
+            }
+            SseFraming::JsonErrorInsteadOfStream => {
+                reply.payload = Payload::Whole(Bytes::from(
+                    json!({"status": "error", "message": "No instances available - try again later"})
+                        .to_string(),
+                ));
+            }
+            other => *frames = sse::reframe(std::mem::take(frames), other),
+        }
+    }
     let body = match reply.payload {
         Payload::Events(frames) => sse::stream(frames, delivery.clone()),
         Payload::Whole(bytes) if delivery.cut_after.is_some() => {

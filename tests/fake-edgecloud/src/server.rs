@@ -240,6 +240,7 @@ async fn handle(request: Request<Incoming>, shared: &Shared) -> Response<RespBod
             delay_between_chunks,
         }) => delivery.slow = Some(delay_between_chunks),
         Some(FaultKind::CutStream { after_events }) => delivery.cut_after = Some(after_events),
+        Some(FaultKind::SseFraming(framing)) => delivery.framing = Some(framing),
     }
 
     let reply = match family_for(&recorded.host, &shared.config) {

@@ -1,6 +1,7 @@
 //! Server-sent events: frames, and the streamed body that delivers them (with pauses, splits
 //! into small chunks, or a cut connection).
 
+use crate::faults::SseFraming;
 use crate::reply::{Delivery, RespBody};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -20,6 +21,8 @@ pub(crate) enum Frame {
     Data(String),
     /// `data: [DONE]\n\n`.
     Done,
+    /// Bytes exactly as given (another framing of an event).
+    Raw(String),
 }
 
 impl Frame {
@@ -32,7 +35,74 @@ impl Frame {
             Frame::Comment(text) => Bytes::from(format!(": {text}\n\n")),
             Frame::Data(text) => Bytes::from(format!("data: {text}\n\n")),
             Frame::Done => Bytes::from_static(b"data: [DONE]\n\n"),
+            Frame::Raw(text) => Bytes::from(text.clone()),
         }
+    }
+}
+
+/// `frames` in another framing (the content type is the caller's).
+pub(crate) fn reframe(frames: Vec<Frame>, framing: &SseFraming) -> Vec<Frame> {
+    let text = |f: &Frame| String::from_utf8_lossy(&f.to_bytes()).into_owned();
+    match framing {
+        SseFraming::ContentType(_) | SseFraming::JsonErrorInsteadOfStream => frames,
+        SseFraming::Crlf => frames
+            .iter()
+            .map(|f| Frame::Raw(text(f).replace('\n', "\r\n")))
+            .collect(),
+        SseFraming::Comments => frames
+            .into_iter()
+            .flat_map(|f| [Frame::Comment("ping".into()), f])
+            .collect(),
+        SseFraming::MultiLineData => frames
+            .into_iter()
+            .map(|f| match &f {
+                Frame::Data(json) => match serde_json::from_str::<serde_json::Value>(json) {
+                    Ok(v) => {
+                        let pretty = serde_json::to_string_pretty(&v).unwrap_or_default();
+                        let lines: String =
+                            pretty.lines().map(|l| format!("data: {l}\n")).collect();
+                        Frame::Raw(format!("{lines}\n"))
+                    }
+                    Err(_) => f,
+                },
+                _ => f,
+            })
+            .collect(),
+        SseFraming::ErrorEvent { after_events } => {
+            let mut out = Vec::new();
+            let mut events = 0;
+            for f in frames {
+                if !matches!(f, Frame::Comment(_)) {
+                    if events == *after_events {
+                        break;
+                    }
+                    events += 1;
+                }
+                out.push(f);
+            }
+            out.push(Frame::Raw(
+                "event: error\ndata: {\"status\":\"error\",\"message\":\"model worker crashed\"}\n\n".into(),
+            ));
+            out
+        }
+        SseFraming::NoDoneNoFinish => frames
+            .into_iter()
+            .filter(|f| !matches!(f, Frame::Done))
+            .map(|f| match &f {
+                Frame::Data(json) => match serde_json::from_str::<serde_json::Value>(json) {
+                    Ok(mut v) => {
+                        if let Some(choices) = v["choices"].as_array_mut() {
+                            for c in choices {
+                                c["finish_reason"] = serde_json::Value::Null;
+                            }
+                        }
+                        Frame::Data(v.to_string())
+                    }
+                    Err(_) => f,
+                },
+                _ => f,
+            })
+            .collect(),
     }
 }
 

@@ -511,6 +511,86 @@ async fn a_cut_stream_is_an_error_not_a_short_answer() {
     );
 }
 
+/// Each framing the fake can serve, through the real component and host: the same answer, an error
+/// with the server's message, or a complete answer with a note; never a short answer as if whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_streams_survive_framing_differences() {
+    use fake_edgecloud::SseFraming;
+    let fake = fake().await;
+    let rt = runtime(config_for(&fake)).await;
+    let chat = |framing: SseFraming| {
+        fake.inject(Fault::once(
+            RouteMatch::post("/infer_request/qwen3"),
+            FaultKind::SseFraming(framing),
+        ));
+        invoke(
+            &rt,
+            "theta.ondemand.chat",
+            json!({"messages": [{"role": "user", "content": "hello there"}]}),
+        )
+    };
+    let plain = invoke(
+        &rt,
+        "theta.ondemand.chat",
+        json!({"messages": [{"role": "user", "content": "hello there"}]}),
+    )
+    .await;
+    let plain = plain.ok();
+    assert!(!plain["content"].as_str().unwrap_or_default().is_empty());
+    for framing in [
+        SseFraming::ContentType(Some("application/json".into())),
+        SseFraming::ContentType(None),
+        SseFraming::Crlf,
+        SseFraming::Comments,
+        SseFraming::MultiLineData,
+    ] {
+        let label = format!("{framing:?}");
+        let out = chat(framing).await;
+        let out = out.ok();
+        assert_eq!(out["content"], plain["content"], "{label}: {out}");
+        assert_eq!(out["streamed"], true, "{label}");
+        assert!(out["note"].is_null(), "{label}: {out}");
+    }
+    let out = chat(SseFraming::NoDoneNoFinish).await;
+    let out = out.ok();
+    assert_eq!(out["content"], plain["content"], "{out}");
+    assert!(
+        out["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("without [DONE]"),
+        "a clean end without [DONE] is complete with a note: {out}"
+    );
+    for (framing, message) in [
+        (
+            SseFraming::ErrorEvent { after_events: 2 },
+            "model worker crashed",
+        ),
+        (
+            SseFraming::JsonErrorInsteadOfStream,
+            "No instances available",
+        ),
+    ] {
+        let label = format!("{framing:?}");
+        let err = chat(framing).await.err_json();
+        assert_eq!(err["kind"], "upstream", "{label}: {err}");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(message),
+            "{label}: {err}"
+        );
+    }
+    // Every one of them reached the fake: eight framed calls and the plain one.
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/infer_request/qwen3")
+        .count();
+    assert_eq!(posts, 9);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_upstream_times_out_with_the_limit_named() {
     let fake = fake().await;
