@@ -245,6 +245,12 @@ impl Runtime {
             }
             Err(e) => Err(e.into()),
         };
+        // The route's prices are the host's (the spend cap's), not the guest's to state.
+        let outcome = if command == "theta.route" {
+            outcome.map(|o| o.map(|json| self.sandbox.shared().prices.with_reservations(&json)))
+        } else {
+            outcome
+        };
         drop(store);
         // However the call ended (not cancelled): its disposable deployments are deleted, then its
         // slot is given back, both before this returns.

@@ -58,6 +58,31 @@ pub struct Config {
     /// `THETA_MAX_REQUEST_BYTES`: the host's limit on one request body; a bigger body is refused here,
     /// before anything is sent (`None`: the host did not say).
     pub max_request_bytes: Option<u64>,
+    /// Polling of async requests (`infer` with `poll_until_done`): the skill's `THETA_POLL_*`.
+    pub poll: PollSettings,
+    /// The host's wall-clock limit of one call (`THETA_CALL_WALL_CLOCK_MS`), when it says.
+    pub call_wall_clock_ms: Option<u64>,
+}
+
+/// How `infer` polls a request that is not finished yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollSettings {
+    /// `THETA_POLL_UNTIL_DONE`: poll by default (default off: `infer` answers like the official server).
+    pub until_done: bool,
+    /// `THETA_POLL_INTERVAL_SECONDS` (default 3 s).
+    pub interval_ms: u64,
+    /// `THETA_POLL_TIMEOUT_SECONDS` (default 120 s).
+    pub timeout_ms: u64,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        Self {
+            until_done: false,
+            interval_ms: 3_000,
+            timeout_ms: 120_000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -78,6 +103,8 @@ impl Default for Config {
             inference_endpoint: None,
             inference_model: None,
             max_request_bytes: None,
+            poll: PollSettings::default(),
+            call_wall_clock_ms: None,
         }
     }
 }
@@ -117,6 +144,30 @@ impl Config {
         }
         if let Some(v) = get("THETA_MAX_REQUEST_BYTES") {
             cfg.max_request_bytes = Some(parse_u64("THETA_MAX_REQUEST_BYTES", v)?);
+        }
+        if let Some(v) = get("THETA_POLL_UNTIL_DONE") {
+            cfg.poll.until_done = parse_bool("THETA_POLL_UNTIL_DONE", v)?;
+        }
+        for (var, slot) in [
+            ("THETA_POLL_INTERVAL_SECONDS", &mut cfg.poll.interval_ms),
+            ("THETA_POLL_TIMEOUT_SECONDS", &mut cfg.poll.timeout_ms),
+        ] {
+            if let Some(v) = get(var) {
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| {
+                        ThetaError::invalid(
+                            var,
+                            format!("expected a positive number of seconds, got `{v}`"),
+                        )
+                    })?;
+                *slot = ((secs * 1000.0) as u64).clamp(50, 3_600_000);
+            }
+        }
+        if let Some(v) = get("THETA_CALL_WALL_CLOCK_MS") {
+            cfg.call_wall_clock_ms = Some(parse_u64("THETA_CALL_WALL_CLOCK_MS", v)?);
         }
         if let Some(v) = get("THETA_HTTP_MAX_RETRIES") {
             cfg.max_retries = parse_u64("THETA_HTTP_MAX_RETRIES", v)?.min(6) as u32;

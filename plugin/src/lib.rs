@@ -221,6 +221,8 @@ impl wit::Guest for Plugin {
                     prediction: args.prediction,
                     variant: args.variant,
                     webhook: args.webhook,
+                    poll_until_done: args.poll_until_done,
+                    poll_timeout_seconds: args.poll_timeout_seconds,
                 },
             )
         })

@@ -81,6 +81,16 @@ fn instructions(tool: impl Fn(&str) -> Option<String>) -> String {
             " {t} chats with an LLM and streams its tokens as progress notifications."
         ));
     }
+    if let Some(t) = tool("theta.route") {
+        out.push_str(&format!(
+            " To cut cost, ask {t} which service does a kind of work (chat, vision, transcription, ...) and what \
+             the host reserves per call."
+        ));
+    }
+    out.push_str(
+        " Routing rule: on-demand services and the video API are the production default (paid per request); \
+         dedicated deployments bill hourly until deleted and need readiness retries while they warm up.",
+    );
     out.push_str(
         " Only the tools this host's tenant may run are listed. Credentials stay in the host; the host may \
          run in dry-run, in which case paid and mutating tools return a preview of the request instead of \

@@ -68,6 +68,9 @@ pub fn adapt_schema(tool: &str, schema: &mut Map<String, Value>) {
             // `payload` and `options` are the plugin's other spellings; through MCP `input` is required.
             props.remove("payload");
             props.remove("options");
+            // Polling is the host's through MCP (progress while `wait` runs); the official four stay exact.
+            props.remove("poll_until_done");
+            props.remove("poll_timeout_seconds");
             props.insert(
                 "wait".into(),
                 json!({

@@ -137,7 +137,7 @@ pub const ROUTES: &[Route] = &[
         methods: GET,
         api: Api::OnDemand,
         path: "/service/list",
-        commands: &["list_services"],
+        commands: &["list_services", "theta.route"],
         effect: Effect::Read,
         price: Price::Free,
         credential: false,

@@ -26,7 +26,14 @@ pub fn micros_to_usd(micros: u64) -> f64 {
 pub const LLM_MICROS_PER_TOKEN: f64 = 0.5;
 
 /// Services billed by output tokens (their price is scaled by the body's `max_tokens`).
-const LLM_SERVICES: [&str; 4] = ["qwen3", "llama_3_1_70b", "gpt_oss_120b", "chat/completions"];
+const LLM_SERVICES: [&str; 6] = [
+    "qwen3",
+    "llama_3_1_70b",
+    "gpt_oss_120b",
+    "minimax_m2_5",
+    "llama_3_8b",
+    "chat/completions",
+];
 
 #[derive(Clone, Debug)]
 pub struct PriceTable {
@@ -41,7 +48,7 @@ pub struct PriceTable {
 
 impl Default for PriceTable {
     fn default() -> Self {
-        let known: [(&str, f64); 17] = [
+        let known: [(&str, f64); 19] = [
             ("flux", 0.01),
             ("stable_diffusion_xl_turbo", 0.01),
             ("grounding_dino", 0.01),
@@ -59,6 +66,8 @@ impl Default for PriceTable {
             ("qwen3", 0.03),
             ("llama_3_1_70b", 0.03),
             ("gpt_oss_120b", 0.03),
+            ("minimax_m2_5", 0.03),
+            ("llama_3_8b", 0.03),
             ("chat/completions", 0.05),
         ];
         let usd = |v: f64| usd_to_micros(v).unwrap_or(0);
@@ -145,6 +154,35 @@ impl PriceTable {
             .unwrap_or(1)
             .clamp(1, 1000);
         hourly.saturating_mul(replicas)
+    }
+
+    /// `theta.route`'s answer with what this table reserves against the spend cap per call of each
+    /// service it names (per hour for a deployment, per video for a transcode): the figure a cap
+    /// counts, not Theta's bill. An answer that is not a route object is returned unchanged.
+    pub fn with_reservations(&self, answer: &str) -> String {
+        let Ok(mut route) = serde_json::from_str::<Value>(answer) else {
+            return answer.to_owned();
+        };
+        let usd = |micros: u64| Value::from(micros_to_usd(micros));
+        let mut per_call = serde_json::Map::new();
+        for alias in route["services"].as_array().into_iter().flatten() {
+            if let Some(alias) = alias.as_str() {
+                per_call.insert(alias.to_owned(), usd(self.service_price(alias, None)));
+            }
+        }
+        let reserve = match route["command"].as_str() {
+            Some("theta.deployments.create") => serde_json::json!({
+                "per_hour_usd": usd(self.deployment_hourly(None)),
+            }),
+            Some("theta.video.videoCreate") => serde_json::json!({
+                "per_video_usd": usd(self.video_encode),
+            }),
+            _ => serde_json::json!({ "per_call_usd": per_call }),
+        };
+        if let Some(object) = route.as_object_mut() {
+            object.insert("host_reserves".into(), reserve);
+        }
+        route.to_string()
     }
 
     fn service_price(&self, service: &str, max_tokens: Option<u64>) -> u64 {

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod deployments;
 pub mod inference;
 pub mod ondemand;
+pub mod route;
 pub mod video;
 
 use crate::client::Ctx;
@@ -632,6 +633,17 @@ fn commands() -> Vec<Command> {
                 ))
             },
         ),
+        Command {
+            name: "theta.route",
+            summary: "Where a kind of AI work runs cheapest on Theta: the command, the services in order of \
+                      preference with their current catalogue entries, what the host reserves per call, and the \
+                      rule (on-demand first; dedicated needs readiness retries). Read-only, free.",
+            schema: route::ROUTE_SCHEMA,
+            effect: Effect::Read,
+            fam: Fam::OnDemand,
+            public: true,
+            run: |ctx, args| to_json(route::route(ctx, route::parse_route(args)?)?),
+        },
     ]
 }
 

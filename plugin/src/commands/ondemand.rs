@@ -7,6 +7,8 @@ use super::{ToJson, object, opt_str, str_list};
 use crate::client::{Call, Client, Ctx, encode, truncate};
 use crate::config::CHAT_TIMEOUT_MS;
 use crate::error::{Result, ThetaError};
+use crate::events::Event;
+use crate::transport::Transport;
 use serde_json::{Map, Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -320,6 +322,10 @@ pub struct InferArgs {
     pub prediction: Option<String>,
     pub variant: Option<String>,
     pub webhook: Option<String>,
+    /// Poll an unfinished request until it ends (default `THETA_POLL_UNTIL_DONE`, off).
+    pub poll_until_done: Option<bool>,
+    /// How long to poll (default `THETA_POLL_TIMEOUT_SECONDS`, 120).
+    pub poll_timeout_seconds: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -344,6 +350,8 @@ pub const INFER_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020
 "prediction":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Prediction method when the service has several."},
 "variant":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Service variant, e.g. `quantized`."},
 "webhook":{"type":"string","format":"uri","pattern":"^https://","description":"HTTPS URL Theta calls when the request finishes."},
+"poll_until_done":{"type":"boolean","description":"When the answer is not final yet, poll it (every THETA_POLL_INTERVAL_SECONDS, default 3 s) until it is, with progress; default THETA_POLL_UNTIL_DONE (off)."},
+"poll_timeout_seconds":{"type":"integer","minimum":1,"maximum":3600,"description":"How long to poll (default THETA_POLL_TIMEOUT_SECONDS, 120); wait plus this must fit in the host's per-call wall clock, or the call is refused before anything is sent. A request still running then is returned as it is, to poll with get_request_status."},
 "payload":{"type":"object","description":"MCP style: an object holding input (and variant, webhook), or the bare input."},
 "options":{"type":"object","additionalProperties":false,"description":"Skill style: wait and prediction.","properties":{"wait":{"type":"integer","minimum":0,"maximum":60,"description":"As wait."},"prediction":{"type":"string","description":"As prediction."}}}}}"#;
 
@@ -357,6 +365,8 @@ pub fn parse_infer(args: Args) -> Result<InferArgs> {
         "webhook",
         "payload",
         "options",
+        "poll_until_done",
+        "poll_timeout_seconds",
     ])?;
     let service = args.required_string("service")?;
     let payload = args.object("payload")?;
@@ -421,6 +431,8 @@ pub fn parse_infer(args: Args) -> Result<InferArgs> {
         prediction,
         variant,
         webhook,
+        poll_until_done: args.bool("poll_until_done")?,
+        poll_timeout_seconds: args.u32("poll_timeout_seconds")?,
     })
 }
 
@@ -468,6 +480,28 @@ pub fn infer(ctx: &Ctx, mut args: InferArgs) -> Result<InferRequest> {
     if let Some(w) = &args.webhook {
         check_webhook(w)?;
     }
+    check_range("poll_timeout_seconds", args.poll_timeout_seconds, 1, 3600)?;
+    let poll = args
+        .poll_until_done
+        .unwrap_or(ctx.config.poll.until_done)
+        .then(|| {
+            args.poll_timeout_seconds
+                .map_or(ctx.config.poll.timeout_ms, |s| u64::from(s) * 1000)
+        });
+    if let (Some(poll_ms), Some(limit)) = (poll, ctx.config.call_wall_clock_ms) {
+        // Theta may hold the first request `wait` seconds, then the polling runs: both inside the call.
+        let needed = poll_ms + u64::from(args.wait.unwrap_or(DEFAULT_WAIT)) * 1000;
+        if needed >= limit {
+            return Err(ThetaError::invalid(
+                "poll_timeout_seconds",
+                format!(
+                    "wait plus polling is {} s, over the host's per-call wall clock of {} s; poll for less (or wait 0) and continue with get_request_status",
+                    needed / 1000,
+                    limit / 1000
+                ),
+            ));
+        }
+    }
     let chat = args.input.contains_key("messages");
     // A chat input streams SSE unless told otherwise; `infer` wants the JSON answer.
     if chat && !args.input.contains_key("stream") {
@@ -495,7 +529,52 @@ pub fn infer(ctx: &Ctx, mut args: InferArgs) -> Result<InferRequest> {
     });
     call.not_found = Some(unknown_service(&args.service));
     call.service = Some(args.service);
-    infer_request_from(&Client::new(ctx).json(&call)?)
+    let request = infer_request_from(&Client::new(ctx).json(&call)?)?;
+    match poll {
+        Some(timeout_ms) => poll_until_done(ctx, request, timeout_ms),
+        None => Ok(request),
+    }
+}
+
+/// A request's state once it will not change any more.
+fn is_final(state: &str) -> bool {
+    matches!(
+        state,
+        "success" | "completed" | "error" | "failed" | "cancelled"
+    )
+}
+
+/// Polls `request` every `THETA_POLL_INTERVAL_SECONDS` until it is final or `timeout_ms` ran out,
+/// one progress event per poll; a request still running is returned as it is.
+fn poll_until_done(ctx: &Ctx, mut request: InferRequest, timeout_ms: u64) -> Result<InferRequest> {
+    let interval = ctx.config.poll.interval_ms.max(1);
+    let polls = (timeout_ms / interval).max(1);
+    for attempt in 1..=polls {
+        if is_final(&request.state) {
+            return Ok(request);
+        }
+        ctx.transport.sleep_ms(interval);
+        request = get_request_status(ctx, &request.id)?;
+        ctx.events.emit(Event::Progress {
+            message: format!(
+                "request {}: {} (poll {attempt} of at most {polls}, every {} ms)",
+                request.id, request.state, interval
+            ),
+            attempt: attempt as u32,
+        });
+    }
+    if !is_final(&request.state) {
+        ctx.events.emit(Event::Progress {
+            message: format!(
+                "request {} still {} after {} s of polling: poll it with get_request_status",
+                request.id,
+                request.state,
+                timeout_ms / 1000
+            ),
+            attempt: polls as u32,
+        });
+    }
+    Ok(request)
 }
 
 pub const STATUS_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"description":"Give request_id (or its camelCase spelling requestId).","properties":{

@@ -361,9 +361,80 @@ fn build() -> Vec<Value> {
                 "speed": {"type": "float", "index": 2, "default": 1.0},
             }), json!({"audio_url": {"type": "audio_url", "action": "download"}}))}),
         }),
+        // Catalogue entries the skill lists that are rarely live (theta-api.md): realistic specs, so
+        // clients that read the catalogue generically meet their file, audio and video fields.
+        llm(
+            13,
+            "MiniMax M2.5",
+            "minimax_m2_5",
+            (30, 120),
+            196_608,
+            &["default"],
+        ),
+        llm(
+            14,
+            "Llama 3 8B Instruct",
+            "llama_3_8b",
+            (5, 10),
+            8_192,
+            &["default"],
+        ),
+        service(Svc {
+            n: 15,
+            name: "Real-ESRGAN",
+            alias: "esrgan",
+            workload: "image",
+            default_prediction: "upscale",
+            min_vram: 8,
+            predictions: json!({"upscale": pred(1, "predict", "image", (0, 2), 1, &["default"], json!({
+                "input_img": file(0, "image to upscale"),
+                "scale": {"type": "integer", "index": 1, "default": 4, "options": [2, 4]},
+                "face_enhance": {"type": "bool", "index": 2, "default": false},
+            }), image_output())}),
+        }),
+        service(Svc {
+            n: 16,
+            name: "Voice Cloning",
+            alias: "voice_cloning",
+            workload: "audio",
+            default_prediction: "clone",
+            min_vram: 8,
+            predictions: json!({"clone": pred(1, "tts", "audio", (0, 1), 1, &["default"], json!({
+                "text": {"type": "string", "index": 0, "required": true, "description": "what the voice says"},
+                "reference_audio": file(1, "a few seconds of the voice to clone"),
+                "language": {"type": "string", "index": 2, "default": "en"},
+            }), json!({"audio_url": {"type": "audio_url", "action": "download"}}))}),
+        }),
+        service(Svc {
+            n: 17,
+            name: "InstantID",
+            alias: "instant_id",
+            workload: "image",
+            default_prediction: "generate",
+            min_vram: 24,
+            predictions: json!({"generate": pred(1, "generate_image", "image", (0, 24), 1, &["default"], json!({
+                "face_image": file(0, "a photo of the face to keep"),
+                "prompt": {"type": "string", "index": 1, "required": true},
+                "negative_prompt": {"type": "string", "index": 2, "default": ""},
+                "identity_strength": {"type": "float", "index": 3, "default": 0.8},
+            }), image_output())}),
+        }),
+        service(Svc {
+            n: 18,
+            name: "Talking Head",
+            alias: "talking_head",
+            workload: "video",
+            default_prediction: "animate",
+            min_vram: 16,
+            predictions: json!({"animate": pred(1, "generate", "video", (0, 2), 1, &["default"], json!({
+                "source_image": file(0, "the portrait to animate"),
+                "driving_audio": file(1, "the speech to lip-sync"),
+                "fps": {"type": "integer", "index": 2, "default": 25},
+            }), json!({"video_url": {"type": "video_url", "action": "download"}}))}),
+        }),
     ];
     let mut internal = service(Svc {
-        n: 13,
+        n: 19,
         name: "Internal Eval Harness",
         alias: "internal_eval",
         workload: "llm",
@@ -403,5 +474,40 @@ mod tests {
             1
         );
         assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn every_alias_the_skill_lists_is_served() {
+        for alias in [
+            "qwen3",
+            "gpt_oss_120b",
+            "llama_3_1_70b",
+            "flux",
+            "stable_diffusion_xl_turbo",
+            "grounding_dino",
+            "blip",
+            "llava",
+            "whisper",
+            "minimax_m2_5",
+            "llama_3_8b",
+            "step_video",
+            "esrgan",
+            "voice_cloning",
+            "instant_id",
+            "talking_head",
+        ] {
+            let s = find(alias).unwrap_or_else(|| panic!("{alias} is missing"));
+            let p = prediction(s, s["default_prediction"].as_str().unwrap())
+                .unwrap_or_else(|| panic!("{alias}: no default prediction"));
+            assert!(!required_fields(p).is_empty(), "{alias}: no required input");
+            assert!(
+                p["output_vars"].as_object().is_some_and(|o| !o.is_empty()),
+                "{alias}"
+            );
+        }
+        assert_eq!(
+            file_fields(prediction(find("talking_head").unwrap(), "animate").unwrap()).len(),
+            2
+        );
     }
 }

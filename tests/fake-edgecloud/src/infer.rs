@@ -63,8 +63,31 @@ fn output_for(service: &Value, id: &str, input: &Value) -> Value {
         }
         "step_video" => json!({"video_url": output_url(service, id, "video_url", "mp4")}),
         "kokoro_82m" => json!({"audio_url": output_url(service, id, "audio_url", "wav")}),
-        _ => json!({"result": "ok"}),
+        _ => output_from_vars(service, id),
     }
+}
+
+/// An output shaped by the default prediction's `output_vars`: a download URL for media, text else.
+fn output_from_vars(service: &Value, id: &str) -> Value {
+    let prediction = service["default_prediction"].as_str().unwrap_or_default();
+    let vars = service["predictions"][prediction]["output_vars"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    for (field, spec) in vars {
+        let value = match spec["type"].as_str().unwrap_or_default() {
+            "image_url" => json!(output_url(service, id, &field, "jpg")),
+            "video_url" => json!(output_url(service, id, &field, "mp4")),
+            "audio_url" => json!(output_url(service, id, &field, "wav")),
+            _ => json!("ok"),
+        };
+        out.insert(field, value);
+    }
+    if out.is_empty() {
+        out.insert("result".into(), json!("ok"));
+    }
+    Value::Object(out)
 }
 
 fn number(v: &Value) -> f64 {

@@ -726,3 +726,158 @@ async fn dry_run_previews_paid_calls_and_sends_nothing() {
         "reads work under dry-run"
     );
 }
+
+/// `theta.route`: the command and services for a kind of work, their live catalogue entries (one
+/// public catalogue read), and what the host reserves per call from its own price
+/// table, which a tenant's `[pricing]` changes and the guest cannot state.
+#[tokio::test(flavor = "multi_thread")]
+async fn route_names_command_services_catalogue_and_the_hosts_reservation() {
+    let fake = fake().await;
+    let policy = format!(
+        "store = {:?}\n[pricing.services]\nblip = 0.07\n[tenants.router]\ncommands = [\"theta.route\"]\neffects = [\"read\"]\n",
+        temp_store()
+    );
+    let file = theta_host::tenant::file::parse(&policy, "route.toml").unwrap();
+    let rt = theta_host::runtime::Runtime::with_tenants(config_for(&fake), &plugin_wasm(), file)
+        .await
+        .unwrap();
+    let vision = rt
+        .invoke_as(
+            "router",
+            "theta.route",
+            r#"{"workload":"vision"}"#,
+            std::sync::Arc::new(|_| {}),
+        )
+        .await
+        .unwrap()
+        .expect("route");
+    let vision: Value = serde_json::from_str(&vision).unwrap();
+    assert_eq!(vision["command"], "infer", "{vision}");
+    assert_eq!(
+        vision["services"],
+        json!(["blip", "llava", "grounding_dino"])
+    );
+    let catalogue = vision["catalogue"].as_array().expect("catalogue read");
+    assert!(
+        catalogue
+            .iter()
+            .all(|c| c["available"] == true && c["entry"]["alias"] == c["alias"]),
+        "{vision}"
+    );
+    assert_eq!(
+        vision["host_reserves"]["per_call_usd"]["blip"], 0.07,
+        "the tenant's price"
+    );
+    assert_eq!(
+        vision["host_reserves"]["per_call_usd"]["llava"], 0.01,
+        "the default table"
+    );
+    assert!(
+        vision["rule"]
+            .as_str()
+            .unwrap()
+            .contains("readiness retries")
+    );
+    let lists: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/service/list")
+        .collect();
+    assert_eq!(lists.len(), 1, "one catalogue read");
+    assert_eq!(
+        (lists[0].method.as_str(), lists[0].host.as_str()),
+        ("GET", "ondemand.thetaedgecloud.com")
+    );
+    // A GPU job routes to a deployment (priced per hour), offline.
+    let gpu = rt
+        .invoke_as(
+            "router",
+            "theta.route",
+            r#"{"workload":"gpu_job"}"#,
+            std::sync::Arc::new(|_| {}),
+        )
+        .await
+        .unwrap()
+        .expect("route");
+    let gpu: Value = serde_json::from_str(&gpu).unwrap();
+    assert_eq!(gpu["command"], "theta.deployments.create");
+    assert_eq!(gpu["host_reserves"]["per_hour_usd"], 2.0, "{gpu}");
+    assert!(gpu["catalogue"].is_null());
+    assert_eq!(fake.requests().len(), 1, "nothing more was sent");
+    // An unknown kind names the known ones.
+    let bad = rt
+        .invoke_as(
+            "router",
+            "theta.route",
+            r#"{"workload":"mining"}"#,
+            std::sync::Arc::new(|_| {}),
+        )
+        .await
+        .unwrap()
+        .expect_err("unknown workload");
+    let bad = theta_host::report::error_json(&bad);
+    assert_eq!(bad["kind"], "invalid-argument");
+    assert!(
+        bad["reason"].as_str().unwrap().contains("transcription"),
+        "{bad}"
+    );
+}
+
+/// `infer` with `poll_until_done`: a `wait 0` request is polled to its end inside the call, one
+/// progress event per poll (counted at the fake); a window that cannot fit in the host's per-call
+/// wall clock is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn infer_polls_until_done_with_progress_inside_the_call_limits() {
+    let fake = fake_with(FakeConfig {
+        ondemand_token: TOKEN.into(),
+        polls_until_done: 3,
+        ..FakeConfig::default()
+    })
+    .await;
+    let mut cfg = config_for(&fake);
+    cfg.passthrough
+        .push(("THETA_POLL_INTERVAL_SECONDS".into(), "0.05".into()));
+    cfg.limits.wall_clock = Duration::from_secs(60);
+    let rt = runtime(cfg).await;
+    let c = invoke(
+        &rt,
+        "infer",
+        json!({"service": "flux", "input": {"prompt": "x"}, "wait": 0, "poll_until_done": true, "poll_timeout_seconds": 20}),
+    )
+    .await;
+    assert_eq!(c.ok()["state"], "success", "{}", c.ok());
+    let polls = count(&fake, "GET", "/infer_request/");
+    assert_eq!(polls, 3, "{:?}", seen(&fake));
+    let progress = c
+        .events
+        .iter()
+        .filter(|e| matches!(e, theta_host::events::GuestEvent::Progress { message, .. } if message.contains("poll")))
+        .count();
+    assert_eq!(progress, polls, "one progress event per poll");
+    // Without poll_until_done the request comes back pending, as the official server answers.
+    let pending = invoke(
+        &rt,
+        "infer",
+        json!({"service": "flux", "input": {"prompt": "x"}, "wait": 0}),
+    )
+    .await;
+    assert_eq!(pending.ok()["state"], "pending");
+    // 30 s of waiting plus 40 s of polling cannot fit in a 60 s call: refused, nothing sent.
+    fake.clear_requests();
+    let refused = invoke(
+        &rt,
+        "infer",
+        json!({"service": "flux", "input": {"prompt": "x"}, "wait": 30, "poll_until_done": true, "poll_timeout_seconds": 40}),
+    )
+    .await;
+    let err = refused.err_json();
+    assert_eq!(err["kind"], "invalid-argument", "{err}");
+    assert!(
+        err["reason"]
+            .as_str()
+            .unwrap()
+            .contains("wall clock of 60 s"),
+        "{err}"
+    );
+    assert!(fake.requests().is_empty());
+}

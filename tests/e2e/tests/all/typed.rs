@@ -84,12 +84,35 @@ async fn typed_on_demand_functions_match_invoke() {
                 prediction: None,
                 variant: None,
                 webhook: None,
+                poll_until_done: None,
+                poll_timeout_seconds: None,
             },
         )
         .await
         .unwrap()
         .expect("infer");
     assert_eq!(done.state, "success", "{done:?}");
+    // wait 0 answers pending; poll-until-done polls it to the end inside the same typed call.
+    let (mut store, p) = plugin(&rt, "infer").await;
+    let polled = p
+        .theta_edgecloud_ondemand()
+        .call_infer(
+            &mut store,
+            &InferArgs {
+                service: "flux".into(),
+                input: r#"{"prompt":"a polled kite"}"#.into(),
+                wait: Some(0),
+                prediction: None,
+                variant: None,
+                webhook: None,
+                poll_until_done: Some(true),
+                poll_timeout_seconds: Some(30),
+            },
+        )
+        .await
+        .unwrap()
+        .expect("infer");
+    assert_eq!(polled.state, "success", "{polled:?}");
     let output: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
     assert!(output.is_object(), "{output}");
 
