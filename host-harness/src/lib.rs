@@ -24,6 +24,7 @@ pub mod policy;
 pub mod report;
 pub mod runtime;
 pub mod sandbox;
+pub mod setup;
 pub mod smoke;
 pub mod spend;
 pub mod state;

@@ -111,6 +111,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask for each family's keys (secrets hidden), check each with a free read, and write the env
+    /// file (--env-file, default .env.local) with mode 0600; values not replaced are kept.
+    Setup {
+        /// Take the values from the environment instead of asking.
+        #[arg(long)]
+        non_interactive: bool,
+    },
     /// Which credentials the host has, per family (never their values).
     Auth {
         #[arg(long)]
@@ -147,6 +154,22 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
+    if let Command::Setup { non_interactive } = &cli.command {
+        // Setup reads the env file itself: the values being replaced must not configure this host.
+        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        let upstream = match &cli.test_upstream {
+            Some(addr) => theta_host::net::Upstream::TestServer(config::parse_test_upstream(addr)?),
+            None => theta_host::net::Upstream::default(),
+        };
+        let wasm = plugin_path(cli.plugin.as_deref())?;
+        let checks =
+            theta_host::setup::run(&cli.env_file, !non_interactive, &env, upstream, &wasm).await?;
+        print!("{}", theta_host::setup::table(&checks, &cli.env_file));
+        let failed = checks
+            .iter()
+            .any(|(_, c)| matches!(c, theta_host::setup::Check::Refused(_)));
+        return Ok(if failed { 2 } else { 0 });
+    }
     let mut cfg = HostConfig::from_env(Some(&cli.env_file))?;
     if cli.dry_run {
         cfg.policy.dry_run = true;
@@ -221,6 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             print_auth(&cfg, json);
             Ok(0)
         }
+        Command::Setup { .. } => unreachable!("handled before the host's configuration is read"),
         Command::Commands { json } => {
             let rt = open(cfg, cli.plugin.clone()).await?;
             let commands = rt.describe().await?;

@@ -402,3 +402,70 @@ fn guest_text_cannot_drive_the_terminal() {
         "guest lines are tagged: {stderr}"
     );
 }
+
+/// `theta-host setup --non-interactive`: values from the environment, each family checked with a
+/// free read through the sandbox (counted at the fake), `.env.local` written with mode 0600 keeping
+/// what it had, and no value on the terminal. A wrong token fails its check (exit 2).
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_checks_each_family_and_writes_a_private_env_file() {
+    let fake = fake().await;
+    let dir = tempdir("setup");
+    let env_file = dir.join(".env.local");
+    std::fs::write(&env_file, "# my settings\nTHETA_EC_PROJECT_ID=prj_kept\n").unwrap();
+    let setup = |token: &str| {
+        Command::new(env!("CARGO_BIN_EXE_theta-host"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &dir)
+            .env("THETA_ONDEMAND_API_TOKEN", token)
+            .current_dir(&dir)
+            .arg("--plugin")
+            .arg(plugin())
+            .arg("--env-file")
+            .arg(&env_file)
+            .args(["--test-upstream", &fake.addr().to_string()])
+            .args(["setup", "--non-interactive"])
+            .output()
+            .unwrap()
+    };
+    let out = setup(TOKEN);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("on-demand") && l.ends_with(" ok")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("not configured"), "{stdout}");
+    assert!(
+        !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
+        "a value was printed"
+    );
+    let checks: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/infer_request/theta-setup-check")
+        .collect();
+    assert_eq!(checks.len(), 1, "one free read checked the token");
+    assert_eq!(checks[0].method, "GET");
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    assert_eq!(
+        text,
+        format!("# my settings\nTHETA_EC_PROJECT_ID=prj_kept\nTHETA_ONDEMAND_API_TOKEN={TOKEN}\n")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A wrong token: the check fails by name, exit 2, and the token is still not shown.
+    let out = setup("wrong-token-value");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("FAILED") && stdout.contains("THETA_ONDEMAND_API_TOKEN"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("wrong-token-value"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
