@@ -58,6 +58,9 @@ pub struct Config {
     /// `THETA_MAX_REQUEST_BYTES`: the host's limit on one request body; a bigger body is refused here,
     /// before anything is sent (`None`: the host did not say).
     pub max_request_bytes: Option<u64>,
+    /// `THETA_CALL_WALL_CLOCK_MS`: how long the host lets one call run; waiting windows must fit in
+    /// it (`None`: the host did not say).
+    pub call_wall_clock_ms: Option<u64>,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             inference_endpoint: None,
             inference_model: None,
             max_request_bytes: None,
+            call_wall_clock_ms: None,
         }
     }
 }
@@ -117,6 +121,9 @@ impl Config {
         }
         if let Some(v) = get("THETA_MAX_REQUEST_BYTES") {
             cfg.max_request_bytes = Some(parse_u64("THETA_MAX_REQUEST_BYTES", v)?);
+        }
+        if let Some(v) = get("THETA_CALL_WALL_CLOCK_MS") {
+            cfg.call_wall_clock_ms = Some(parse_u64("THETA_CALL_WALL_CLOCK_MS", v)?);
         }
         if let Some(v) = get("THETA_HTTP_MAX_RETRIES") {
             cfg.max_retries = parse_u64("THETA_HTTP_MAX_RETRIES", v)?.min(6) as u32;

@@ -86,6 +86,10 @@ impl Transport for Fake {
     fn sleep_ms(&self, ms: u64) {
         self.sleeps.borrow_mut().push(ms);
     }
+    fn random_bytes(&self, n: usize) -> Vec<u8> {
+        // Deterministic in unit tests; the component reads wasi:random.
+        (0..n).map(|i| (i as u8).wrapping_mul(37).wrapping_add(11)).collect()
+    }
 }
 
 fn host_config() -> Config {
