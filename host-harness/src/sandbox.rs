@@ -308,6 +308,11 @@ impl Sandbox {
             "THETA_MAX_REQUEST_BYTES".into(),
             limits.max_request_bytes.to_string(),
         ));
+        // And its wall clock, so it refuses a waiting window the host would cut short.
+        env.push((
+            "THETA_CALL_WALL_CLOCK_MS".into(),
+            limits.wall_clock.as_millis().to_string(),
+        ));
         let state = CallState::new(&env, hooks, limits, events);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -82,7 +82,8 @@ fn create_args(ctx: &crate::client::Ctx, a: w_dep::CreateArgs) -> Result<dep::Cr
     if let Some(p) = pending {
         m.insert("pending_timeout_seconds".into(), serde_json::json!(p));
     }
-    args.pending_timeout_ms = dep::parse_create(ctx, &args_of(Value::Object(m))?)?.pending_timeout_ms;
+    args.pending_timeout_ms =
+        dep::parse_create(ctx, &args_of(Value::Object(m))?)?.pending_timeout_ms;
     Ok(args)
 }
 
@@ -127,16 +128,18 @@ impl w_dep::Guest for Plugin {
     }
 
     fn create_deployment(args: w_dep::CreateArgs) -> R<w_dep::CreatedDeployment> {
-        with_ctx(|ctx| dep::create(ctx, create_args(ctx, args)?)).map(|c| w_dep::CreatedDeployment {
-            deployment: deployment(c.deployment),
-            vm_id: c.vm_id,
-            reason: c.reason,
-            attempts: c
-                .attempts
-                .into_iter()
-                .map(|(vm_id, outcome)| w_dep::VmAttempt { vm_id, outcome })
-                .collect(),
-            route: c.route,
+        with_ctx(|ctx| dep::create(ctx, create_args(ctx, args)?)).map(|c| {
+            w_dep::CreatedDeployment {
+                deployment: deployment(c.deployment),
+                vm_id: c.vm_id,
+                reason: c.reason,
+                attempts: c
+                    .attempts
+                    .into_iter()
+                    .map(|(vm_id, outcome)| w_dep::VmAttempt { vm_id, outcome })
+                    .collect(),
+                route: c.route,
+            }
         })
     }
 
@@ -228,10 +231,7 @@ impl w_dep::Guest for Plugin {
                     "pending_timeout_seconds",
                     a.pending_timeout_seconds.map(|v| serde_json::json!(v)),
                 ),
-                (
-                    "probe",
-                    Some(Value::String(probe_name(args.probe).into())),
-                ),
+                ("probe", Some(Value::String(probe_name(args.probe).into()))),
                 (
                     "ready_timeout_seconds",
                     args.ready_timeout_seconds.map(|v| serde_json::json!(v)),

@@ -179,8 +179,6 @@ pub const CHAT_SCHEMA: &str = concat!(
     "}}"
 );
 
-
-
 pub fn parse_chat(ctx: &Ctx, mut args: Args) -> Result<(chat::ChatArgs, Option<String>, Warmup)> {
     no_endpoint_arg(&args)?;
     args.allow_only(&[

@@ -686,7 +686,13 @@ fn cmd(
 fn lifecycle(ctx: &Ctx, args: Args, action: deployments::LifecycleAction) -> Result<Value> {
     args.allow_only(&["shard", "suffix", "route"])?;
     let (shard, suffix) = deployments::parse_target(&args)?;
-    deployments::change_state(ctx, action, &shard, &suffix, deployments::parse_route(&args)?)
+    deployments::change_state(
+        ctx,
+        action,
+        &shard,
+        &suffix,
+        deployments::parse_route(&args)?,
+    )
 }
 
 fn deployments_create_fields() -> Vec<&'static str> {

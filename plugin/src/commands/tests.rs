@@ -88,7 +88,9 @@ impl Transport for Fake {
     }
     fn random_bytes(&self, n: usize) -> Vec<u8> {
         // Deterministic in unit tests; the component reads wasi:random.
-        (0..n).map(|i| (i as u8).wrapping_mul(37).wrapping_add(11)).collect()
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(37).wrapping_add(11))
+            .collect()
     }
 }
 

@@ -2,8 +2,11 @@
 //! list shows no capacity, when the controller answers 409 "capacity", and when a create is accepted
 //! but stays pending (not scheduled) for the pending window: that attempt is deleted first.
 
-use super::{Deployment, PREFERRED_VMS, VmType, delete, list, list_vm_types, parse_route, project, working_route};
-use crate::client::{Call, Client, Ctx, Api, truncate};
+use super::{
+    Deployment, PREFERRED_VMS, VmType, delete, list, list_vm_types, parse_route, project,
+    working_route,
+};
+use crate::client::{Api, Call, Client, Ctx, truncate};
 use crate::commands::args::{Args, check_name, check_range};
 use crate::commands::readiness::{poll_interval_ms, window_ms};
 use crate::commands::{ToJson, object};
@@ -233,7 +236,13 @@ pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<Created> {
                     match wait_scheduled(ctx, &route, &deployment, args.pending_timeout_ms)? {
                         Some(scheduled) => deployment = scheduled,
                         None => {
-                            let why = give_up_pending(ctx, &route, &deployment, vm, args.pending_timeout_ms)?;
+                            let why = give_up_pending(
+                                ctx,
+                                &route,
+                                &deployment,
+                                vm,
+                                args.pending_timeout_ms,
+                            )?;
                             attempts.push((vm.clone(), why));
                             continue;
                         }
@@ -300,7 +309,6 @@ pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<Created> {
     })
 }
 
-
 /// A status that says the deployment is accepted but not scheduled on a machine yet.
 fn is_pending(status: &Option<String>) -> bool {
     status.as_deref().is_some_and(|s| {
@@ -321,7 +329,10 @@ fn wait_scheduled(
     let mut waited = 0u64;
     let mut polls = 0u32;
     while waited < window_ms {
-        let pause = interval.min(window_ms - waited);
+        // Soon at first (most creates schedule at once), then every `interval`.
+        let pause = (250u64 << polls.min(8))
+            .min(interval)
+            .min(window_ms - waited);
         ctx.events.emit(Event::Progress {
             message: format!(
                 "{}/{} on {} is pending (not scheduled yet); checking again in {pause} ms",

@@ -56,9 +56,8 @@ fn credentials(ctx: &Ctx, create: &CreateArgs) -> Result<(BasicAuth, bool)> {
     match (&create.auth_username, &create.auth_password) {
         (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => Ok(((u.clone(), p.clone()), false)),
         (None, None) => {
-            let hex = |bytes: Vec<u8>| -> String {
-                bytes.iter().map(|b| format!("{b:02x}")).collect()
-            };
+            let hex =
+                |bytes: Vec<u8>| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
             let user = format!("validate-{}", hex(ctx.transport.random_bytes(4)));
             let password = hex(ctx.transport.random_bytes(24));
             Ok(((user, password), true))
@@ -88,7 +87,11 @@ fn probe_chat(ctx: &Ctx, api: &Api, auth: &BasicAuth, readiness: &Readiness) -> 
     let model = readiness
         .answer
         .as_ref()
-        .and_then(|a| crate::commands::items(a, &["data", "models"]).first().copied())
+        .and_then(|a| {
+            crate::commands::items(a, &["data", "models"])
+                .first()
+                .copied()
+        })
         .and_then(|m| crate::commands::text(m, &["id"]))
         .ok_or_else(|| {
             ThetaError::transport("the endpoint's /v1/models answer lists no model to chat with")
