@@ -35,13 +35,23 @@ pub fn parse_validate(ctx: &Ctx, args: Args) -> Result<ValidateArgs> {
     args.allow_only(&allowed)?;
     let probe = args.string("probe")?.unwrap_or_else(|| "openai".into());
     probe_path(&probe)?;
-    let create = parse_create(ctx, &args)?;
+    let mut create = parse_create(ctx, &args)?;
+    // The readiness window comes first; a default pending window gets what is left of the call's
+    // wall clock (none left: the pending wait is skipped), an explicit one must fit beside it.
+    let pending = args.f64("pending_timeout_seconds")?;
     let timeout_ms = window_ms(
         ctx,
         "ready_timeout_seconds",
         args.f64("ready_timeout_seconds")?,
         120.0,
-        create.pending_timeout_ms,
+        pending.map_or(0, |s| (s * 1000.0) as u64),
+    )?;
+    create.pending_timeout_ms = window_ms(
+        ctx,
+        "pending_timeout_seconds",
+        pending,
+        super::create::PENDING_DEFAULT_S,
+        timeout_ms,
     )?;
     Ok(ValidateArgs {
         create,

@@ -295,9 +295,10 @@ async fn windows_longer_than_the_calls_wall_clock_are_refused_naming_the_limit()
             "ready_timeout_seconds",
         ),
         (
-            // Together they do not fit either (60 s pending by default + 250 s).
+            // Each fits, together they do not (60 s pending + 250 s readiness).
             "theta.deployments.validateDisposable",
-            json!({"template_id": TEMPLATE, "ready_timeout_seconds": 250}),
+            json!({"template_id": TEMPLATE, "pending_timeout_seconds": 60,
+                   "ready_timeout_seconds": 250}),
             "ready_timeout_seconds",
         ),
         (
