@@ -69,8 +69,10 @@ pub struct CallOutbound {
     /// Set once the call collected too many refusals; the sandbox stops the call at its next tick.
     stopped: AtomicBool,
     /// Endpoints of deployments this call created: the only `*.onthetaedgecloud.com` hosts it may
-    /// reach besides the configured dedicated endpoint.
-    own_deployments: Mutex<Vec<String>>,
+    /// reach besides the configured dedicated endpoint. With each, the Basic auth its create asked
+    /// the endpoint to require: the host adds it to the call's requests to that endpoint (the guest
+    /// may not set credential headers).
+    own_deployments: Mutex<Vec<(String, Option<Injection>)>>,
 }
 
 impl CallOutbound {
@@ -123,17 +125,34 @@ impl CallOutbound {
         self.own_deployments
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .iter()
+            .map(|(host, _)| host.clone())
+            .collect()
     }
 
-    fn learn_deployment_host(&self, host: String) {
+    fn learn_deployment_host(&self, host: String, auth: Option<Injection>) {
         let mut hosts = self
             .own_deployments
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if !hosts.contains(&host) {
-            hosts.push(host);
+        match hosts.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, known)) => {
+                if auth.is_some() {
+                    *known = auth;
+                }
+            }
+            None => hosts.push((host, auth)),
         }
+    }
+
+    /// The Basic auth the create of this own deployment asked its endpoint to require.
+    fn own_deployment_auth(&self, host: &str) -> Option<Injection> {
+        self.own_deployments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(h, _)| h == host)
+            .and_then(|(_, auth)| auth.clone())
     }
 }
 
@@ -343,6 +362,14 @@ async fn send(
         Outgoing::Streamed(_) => None,
     };
 
+    // A create that asks its endpoint to require Basic auth: the host adds it to this call's
+    // requests to that endpoint once the answer names it.
+    let create_auth = (route.price == Price::DeploymentHours
+        && method == http::Method::POST
+        && approved.segments.len() == 1)
+        .then(|| body_json.as_ref().and_then(deployment_basic_auth))
+        .flatten();
+
     // Paid requests hold their price in the spend store (deployments: a lease) before anything is
     // sent; over the cap, or without a usable store, nothing is sent.
     let hold = if effect == Effect::Spend {
@@ -393,6 +420,11 @@ async fn send(
     );
     if let Some(credential) = shared.credentials.get(approved.family()) {
         inject(&mut headers, &credential.injection)?;
+    }
+    if approved.api == policy::Api::OwnDeployment
+        && let Some(auth) = out.own_deployment_auth(&approved.target.host)
+    {
+        inject(&mut headers, &auth)?;
     }
     let body: OutBody = match outgoing {
         Outgoing::Read(bytes) => {
@@ -503,7 +535,7 @@ async fn send(
             .and_then(crate::policy::classify::deployment_endpoint_host)
             .filter(|h| tenant.policy.allowlist.allows_host(h))
         {
-            out.learn_deployment_host(host);
+            out.learn_deployment_host(host, create_auth.clone());
         }
         if let Some(h) = hold {
             h.answered(status, answer.as_ref()).await;
@@ -646,6 +678,19 @@ where
         }
     }
     Ok(out.freeze())
+}
+
+/// `auth_username` / `auth_password` of a deployment create body, as the Basic auth to inject.
+fn deployment_basic_auth(body: &serde_json::Value) -> Option<Injection> {
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(serde_json::Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    Some(Injection::Basic {
+        user: crate::credentials::Secret::new(text("auth_username")?),
+        pass: crate::credentials::Secret::new(text("auth_password")?),
+    })
 }
 
 pub(crate) fn inject(

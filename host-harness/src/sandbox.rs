@@ -308,7 +308,7 @@ impl Sandbox {
             "THETA_MAX_REQUEST_BYTES".into(),
             limits.max_request_bytes.to_string(),
         ));
-        // ... and its wall clock, so waits it offers (polling, readiness windows) fit inside it.
+        // And its wall clock, so it refuses a waiting window the host would cut short.
         env.push((
             "THETA_CALL_WALL_CLOCK_MS".into(),
             limits.wall_clock.as_millis().to_string(),

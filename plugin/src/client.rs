@@ -100,6 +100,9 @@ pub struct Call {
     pub service: Option<String>,
     /// What a 404 means for this call, e.g. "unknown service `x`: see list_services".
     pub not_found: Option<String>,
+    /// Basic-auth (user, password) a disposable deployment's own endpoint requires (`Api::Public`
+    /// only). A host that injects credentials adds it itself, from the create it let through.
+    pub basic_auth: Option<(String, String)>,
 }
 
 impl Call {
@@ -116,6 +119,7 @@ impl Call {
             accept: "application/json",
             service: None,
             not_found: None,
+            basic_auth: None,
         }
     }
 
@@ -219,6 +223,17 @@ impl<'a> Client<'a> {
 
     fn auth(&self, call: &Call) -> Auth {
         let cfg = self.config();
+        if let (Api::Public(_), Some((user, password))) = (&call.api, &call.basic_auth) {
+            // Guest-set credential headers are refused by an injecting host: it adds them itself.
+            return if cfg.host_injects_credentials {
+                Auth::Host
+            } else {
+                Auth::Own(vec![(
+                    "authorization".into(),
+                    format!("Basic {}", base64(&format!("{user}:{password}"))),
+                )])
+            };
+        }
         let Some(var) = self.credential_var(call) else {
             return Auth::None;
         };
@@ -377,7 +392,10 @@ impl<'a> Client<'a> {
                         .read_to_end(64 * 1024)
                         .map(|b| String::from_utf8_lossy(&b).into_owned())
                         .unwrap_or_default();
-                    let message = self.scrub(&error_message(&text));
+                    let mut message = self.scrub(&error_message(&text));
+                    if let Some((_, password)) = &call.basic_auth {
+                        message = message.replace(password.as_str(), "[redacted]");
+                    }
                     if last || !should_retry(call.method, Outcome::Status(status)) {
                         return Err(self.status_error(call, status, message, attempt));
                     }

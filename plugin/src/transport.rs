@@ -125,6 +125,8 @@ pub trait Transport {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError>;
     /// Blocks for `ms` milliseconds (backoff between retries).
     fn sleep_ms(&self, ms: u64);
+    /// `n` cryptographically secure random bytes (`wasi:random`), e.g. for generated credentials.
+    fn random_bytes(&self, n: usize) -> Vec<u8>;
 }
 
 /// A body already in memory, served in chunks of the given sizes (the last size repeats).

@@ -44,8 +44,9 @@ fn route_arg(route: Option<String>) -> Result<Option<String>> {
     dep::parse_route(&args_of(Value::Object(m))?)
 }
 
-fn create_args(a: w_dep::CreateArgs) -> Result<dep::CreateArgs> {
-    let args = dep::CreateArgs {
+fn create_args(ctx: &crate::client::Ctx, a: w_dep::CreateArgs) -> Result<dep::CreateArgs> {
+    let pending = a.pending_timeout_seconds;
+    let mut args = dep::CreateArgs {
         template_id: a.template_id,
         container_image: a.container_image,
         vm_id: a.vm_id,
@@ -56,6 +57,7 @@ fn create_args(a: w_dep::CreateArgs) -> Result<dep::CreateArgs> {
         auth_username: a.auth_username,
         auth_password: a.auth_password,
         route: route_arg(a.route)?,
+        pending_timeout_ms: 0,
     };
     // The same checks as the JSON path.
     let mut m = Map::new();
@@ -77,11 +79,15 @@ fn create_args(a: w_dep::CreateArgs) -> Result<dep::CreateArgs> {
     if let Some(env) = &args.env_vars {
         m.insert("env_vars".into(), Value::Object(env.clone()));
     }
-    dep::parse_create(&args_of(Value::Object(m))?)?;
+    if let Some(p) = pending {
+        m.insert("pending_timeout_seconds".into(), serde_json::json!(p));
+    }
+    args.pending_timeout_ms =
+        dep::parse_create(ctx, &args_of(Value::Object(m))?)?.pending_timeout_ms;
     Ok(args)
 }
 
-fn readiness(r: dep::Readiness) -> w_dep::Readiness {
+fn readiness(r: crate::commands::readiness::Readiness) -> w_dep::Readiness {
     w_dep::Readiness {
         ready: r.ready,
         probe: r.probe,
@@ -104,7 +110,7 @@ fn seconds(field: &str, v: Option<f64>, default: f64, min: f64, max: f64) -> Res
     if let Some(v) = v {
         m.insert(field.into(), serde_json::json!(v));
     }
-    dep::seconds_ms(&args_of(Value::Object(m))?, field, default, min, max)
+    crate::commands::readiness::seconds_ms(&args_of(Value::Object(m))?, field, default, min, max)
 }
 
 fn str_of(v: &Value, k: &str) -> Option<String> {
@@ -122,21 +128,31 @@ impl w_dep::Guest for Plugin {
     }
 
     fn create_deployment(args: w_dep::CreateArgs) -> R<w_dep::CreatedDeployment> {
-        with_ctx(|ctx| dep::create(ctx, create_args(args)?)).map(|c| w_dep::CreatedDeployment {
-            deployment: deployment(c.deployment),
-            vm_id: c.vm_id,
-            reason: c.reason,
-            attempts: c
-                .attempts
-                .into_iter()
-                .map(|(vm_id, outcome)| w_dep::VmAttempt { vm_id, outcome })
-                .collect(),
-            route: c.route,
+        with_ctx(|ctx| dep::create(ctx, create_args(ctx, args)?)).map(|c| {
+            w_dep::CreatedDeployment {
+                deployment: deployment(c.deployment),
+                vm_id: c.vm_id,
+                reason: c.reason,
+                attempts: c
+                    .attempts
+                    .into_iter()
+                    .map(|(vm_id, outcome)| w_dep::VmAttempt { vm_id, outcome })
+                    .collect(),
+                route: c.route,
+            }
         })
     }
 
     fn delete_deployment(shard: String, suffix: String) -> R<()> {
         with_ctx(|ctx| dep::delete(ctx, &shard, &suffix, None)).map(|_| ())
+    }
+
+    fn start_deployment(shard: String, suffix: String) -> R<w_dep::LifecycleReport> {
+        lifecycle(shard, suffix, dep::LifecycleAction::Start)
+    }
+
+    fn stop_deployment(shard: String, suffix: String) -> R<w_dep::LifecycleReport> {
+        lifecycle(shard, suffix, dep::LifecycleAction::Stop)
     }
 
     fn list_vm_types() -> R<Vec<w_dep::VmType>> {
@@ -192,55 +208,123 @@ impl w_dep::Guest for Plugin {
 
     fn validate_disposable(args: w_dep::ValidateArgs) -> R<w_dep::ValidationReport> {
         with_ctx(|ctx| {
-            let v = dep::ValidateArgs {
-                create: create_args(args.create)?,
-                probe: probe_name(args.probe).into(),
-                timeout_ms: seconds(
+            // Through the JSON path's parser, so both paths share every check (the auth included:
+            // it reaches the readiness probe and the chat).
+            let a = args.create;
+            let mut m = Map::new();
+            m.insert("template_id".into(), Value::String(a.template_id));
+            let optional = [
+                ("container_image", a.container_image.map(Value::String)),
+                ("vm_id", a.vm_id.map(Value::String)),
+                (
+                    "env_vars",
+                    json_object("env_vars", a.env_vars)?.map(Value::Object),
+                ),
+                (
+                    "annotations",
+                    json_object("annotations", a.annotations)?.map(Value::Object),
+                ),
+                ("auth_username", a.auth_username.map(Value::String)),
+                ("auth_password", a.auth_password.map(Value::String)),
+                ("route", a.route.map(Value::String)),
+                (
+                    "pending_timeout_seconds",
+                    a.pending_timeout_seconds.map(|v| serde_json::json!(v)),
+                ),
+                ("probe", Some(Value::String(probe_name(args.probe).into()))),
+                (
                     "ready_timeout_seconds",
-                    args.ready_timeout_seconds,
-                    120.0,
-                    0.0,
-                    1800.0,
-                )?,
-                interval_ms: seconds("interval_seconds", args.interval_seconds, 10.0, 0.01, 60.0)?,
-            };
+                    args.ready_timeout_seconds.map(|v| serde_json::json!(v)),
+                ),
+                (
+                    "interval_seconds",
+                    args.interval_seconds.map(|v| serde_json::json!(v)),
+                ),
+            ];
+            for (k, v) in optional {
+                if let Some(v) = v {
+                    m.insert(k.into(), v);
+                }
+            }
+            let v = dep::parse_validate(ctx, args_of(Value::Object(m))?)?;
             let report = dep::validate_disposable(ctx, v)?;
-            let d = &report["deployment"];
-            let r = &report["readiness"];
-            Ok(w_dep::ValidationReport {
-                deployment: deployment(dep::Deployment::from_value(d)),
-                vm_id: str_of(&report, "vm_id").unwrap_or_default(),
-                vm_reason: str_of(&report, "vm_reason").unwrap_or_default(),
-                readiness: w_dep::Readiness {
-                    ready: r["ready"].as_bool().unwrap_or(false),
-                    probe: str_of(r, "probe").unwrap_or_default(),
-                    path: str_of(r, "path").unwrap_or_default(),
-                    statuses: r["statuses"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|s| s.as_u64())
-                                .map(|s| s as u16)
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    elapsed_ms: r["elapsed_ms"].as_u64().unwrap_or(0),
-                    answer: r
-                        .get("answer")
-                        .filter(|a| !a.is_null())
-                        .map(Value::to_string),
-                },
-                deleted: report["deleted"].as_bool().unwrap_or(false),
-                steps: report["steps"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|s| s.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
+            Ok(validation_report(&report))
         })
+    }
+}
+
+fn lifecycle(
+    shard: String,
+    suffix: String,
+    action: dep::LifecycleAction,
+) -> R<w_dep::LifecycleReport> {
+    with_ctx(|ctx| {
+        let mut m = Map::new();
+        m.insert("shard".into(), Value::String(shard));
+        m.insert("suffix".into(), Value::String(suffix));
+        let (shard, suffix) = dep::parse_target(&args_of(Value::Object(m))?)?;
+        dep::change_state(ctx, action, &shard, &suffix, None)
+    })
+    .map(|v| w_dep::LifecycleReport {
+        action: str_of(&v, "action").unwrap_or_default(),
+        route: str_of(&v, "route").unwrap_or_default(),
+        billing: str_of(&v, "billing").unwrap_or_default(),
+    })
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn validation_report(report: &Value) -> w_dep::ValidationReport {
+    let r = &report["readiness"];
+    w_dep::ValidationReport {
+        deployment: deployment(dep::Deployment::from_value(&report["deployment"])),
+        vm_id: str_of(report, "vm_id").unwrap_or_default(),
+        vm_reason: str_of(report, "vm_reason").unwrap_or_default(),
+        vm_attempts: report["vm_attempts"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| w_dep::VmAttempt {
+                        vm_id: str_of(x, "vm_id").unwrap_or_default(),
+                        outcome: str_of(x, "outcome").unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        readiness: w_dep::Readiness {
+            ready: r["ready"].as_bool().unwrap_or(false),
+            probe: str_of(r, "probe").unwrap_or_default(),
+            path: str_of(r, "path").unwrap_or_default(),
+            statuses: r["statuses"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_u64())
+                        .map(|s| s as u16)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            elapsed_ms: r["elapsed_ms"].as_u64().unwrap_or(0),
+            answer: r
+                .get("answer")
+                .filter(|a| !a.is_null())
+                .map(Value::to_string),
+        },
+        chat_reply: str_of(&report["chat"], "content"),
+        deleted: report["deleted"].as_bool().unwrap_or(false),
+        auth_username: str_of(&report["auth"], "username").unwrap_or_default(),
+        auth_generated: report["auth"]["generated"].as_bool().unwrap_or(false),
+        balance_before: report["balance"]["before"]["balance"].as_f64(),
+        balance_after: report["balance"]["after"]["balance"].as_f64(),
+        steps: strings(&report["steps"]),
     }
 }
 
@@ -277,15 +361,25 @@ impl w_inf::Guest for Plugin {
         interval_seconds: Option<f64>,
     ) -> R<w_dep::Readiness> {
         with_ctx(|ctx| {
-            let timeout = seconds("timeout_seconds", timeout_seconds, 120.0, 0.0, 1800.0)?;
+            let timeout = crate::commands::readiness::window_ms(
+                ctx,
+                "timeout_seconds",
+                timeout_seconds,
+                120.0,
+                0,
+            )?;
             let interval = seconds("interval_seconds", interval_seconds, 5.0, 0.01, 60.0)?;
             inference::ready(ctx, probe_name(probe), timeout, interval)
         })
         .map(readiness)
     }
 
-    fn models() -> R<Vec<w_inf::Model>> {
-        with_ctx(inference::models).map(|l| {
+    fn models(ready_timeout_seconds: Option<f64>) -> R<Vec<w_inf::Model>> {
+        with_ctx(|ctx| {
+            let wait = inference::warmup_of(ctx, ready_timeout_seconds, None)?;
+            inference::models(ctx, &wait)
+        })
+        .map(|l| {
             l.into_iter()
                 .map(|m| w_inf::Model {
                     id: m.id,
@@ -303,7 +397,11 @@ impl w_inf::Guest for Plugin {
             top_p: args.top_p,
             ..Default::default()
         };
-        with_ctx(|ctx| inference::chat(ctx, a, args.model)).map(chat_reply)
+        with_ctx(|ctx| {
+            let wait = inference::warmup_of(ctx, args.ready_timeout_seconds, None)?;
+            inference::chat(ctx, a, args.model, &wait)
+        })
+        .map(chat_reply)
     }
 }
 
@@ -599,10 +697,14 @@ impl w_acc::Guest for Plugin {
         .map(|v| v["balance"].as_f64())
     }
 
-    fn balance_snapshot(org_id: Option<String>) -> R<f64> {
+    fn balance_snapshot(org_id: Option<String>) -> R<w_acc::BalanceReading> {
         with_ctx(|ctx| {
             let org = account::parse_org(ctx, org_args(org_id)?)?;
-            account::balance_snapshot(ctx, &org)
+            account::balance_reading(ctx, &org)
+        })
+        .map(|r| match r {
+            account::BalanceReading::Balance(b) => w_acc::BalanceReading::Balance(b),
+            account::BalanceReading::Skipped(why) => w_acc::BalanceReading::Skipped(why),
         })
     }
 

@@ -591,6 +591,14 @@ mod tests {
             command_effect("theta.deployments.validateDisposable"),
             Effect::Spend
         );
+        // Starting bills again; stopping only ends billing.
+        assert_eq!(command_effect("theta.deployments.start"), Effect::Spend);
+        assert_eq!(command_effect("theta.deployments.stop"), Effect::Mutate);
+        let start = find("POST", Api::Controller, &segs("/deployments/1/abc/start")).unwrap();
+        assert!(
+            start.used_by("theta.deployments.start") && !start.used_by("theta.deployments.stop")
+        );
+        assert_eq!(start.price, Price::DeploymentHours);
         assert_eq!(canonical_command("theta.ondemand.infer"), Some("infer"));
         assert_eq!(
             canonical_command("theta.auth.capabilities"),

@@ -5,7 +5,7 @@ use super::args::{Args, check_name};
 use super::{Fam, ToJson, object, setting, str_list};
 use crate::client::{Api, Call, Client, Ctx, encode, truncate};
 use crate::config::ORG_ID_VAR;
-use crate::error::{Result, ThetaError};
+use crate::error::Result;
 use serde_json::Value;
 
 pub const BALANCE_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"properties":{"org_id":{"type":"string","pattern":"^[A-Za-z0-9_.-]+$","description":"Organisation id (org_…); default THETA_ORG_ID."}}}"#;
@@ -78,17 +78,40 @@ pub fn balance(ctx: &Ctx, org: &str) -> Result<Value> {
     ]))
 }
 
-/// Just the number; an error that says so when the answer has none.
-pub fn balance_snapshot(ctx: &Ctx, org: &str) -> Result<f64> {
+/// A balance snapshot: the number, or why there is none (the answer has no numeric balance).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BalanceReading {
+    Balance(f64),
+    Skipped(String),
+}
+
+impl ToJson for BalanceReading {
+    fn to_json(&self) -> Value {
+        match self {
+            BalanceReading::Balance(b) => object(vec![
+                ("balance", Value::from(*b)),
+                ("skipped", Value::Bool(false)),
+            ]),
+            BalanceReading::Skipped(why) => object(vec![
+                ("balance", Value::Null),
+                ("skipped", Value::Bool(true)),
+                ("reason", Value::String(why.clone())),
+            ]),
+        }
+    }
+}
+
+/// The number, or `Skipped` saying the answer has none (as the skill does: a snapshot is a
+/// best-effort reading, not a failure).
+pub fn balance_reading(ctx: &Ctx, org: &str) -> Result<BalanceReading> {
     let body = fetch(ctx, org)?;
-    find_balance(&body).ok_or_else(|| ThetaError::Upstream {
-        status: 200,
-        message: format!(
+    Ok(match find_balance(&body) {
+        Some(b) => BalanceReading::Balance(b),
+        None => BalanceReading::Skipped(format!(
             "the balance answer for {org} has no numeric balance (looked for {}): {}",
             BALANCE_KEYS.join(", "),
             truncate(&body.to_string(), 200)
-        ),
-        retriable: false,
+        )),
     })
 }
 

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod deployments;
 pub mod inference;
 pub mod ondemand;
+pub mod readiness;
 pub mod route;
 pub mod video;
 
@@ -298,7 +299,10 @@ fn commands() -> Vec<Command> {
             Fam::Deployments,
             |ctx, args| {
                 args.allow_only(&deployments_create_fields())?;
-                to_json(deployments::create(ctx, deployments::parse_create(&args)?)?)
+                to_json(deployments::create(
+                    ctx,
+                    deployments::parse_create(ctx, &args)?,
+                )?)
             },
         ),
         cmd(
@@ -312,6 +316,23 @@ fn commands() -> Vec<Command> {
                 let (shard, suffix) = deployments::parse_target(&args)?;
                 deployments::delete(ctx, &shard, &suffix, deployments::parse_route(&args)?)
             },
+        ),
+        cmd(
+            "theta.deployments.start",
+            "Start a stopped deployment (paid: billed hourly again until stopped or deleted).",
+            deployments::GET_SCHEMA,
+            Effect::Spend,
+            Fam::Deployments,
+            |ctx, args| lifecycle(ctx, args, deployments::LifecycleAction::Start),
+        ),
+        cmd(
+            "theta.deployments.stop",
+            "Stop a deployment: its hourly billing ends, its endpoint and credentials are kept \
+             (start resumes it, delete removes it).",
+            deployments::GET_SCHEMA,
+            Effect::Mutate,
+            Fam::Deployments,
+            |ctx, args| lifecycle(ctx, args, deployments::LifecycleAction::Stop),
         ),
         Command {
             public: true,
@@ -357,12 +378,16 @@ fn commands() -> Vec<Command> {
         ),
         cmd(
             "theta.deployments.validateDisposable",
-            "Create one disposable deployment, wait until ready, probe it, delete \
-             it (paid). It always deletes what it created, even when a step fails.",
+            "Create one disposable deployment with Basic auth (generated when not given), wait until \
+             ready, chat with it once, delete it and check the list that it is gone; the org \
+             balance before and after when THETA_ORG_ID is set (paid). It always deletes what it \
+             created, even when a step fails.",
             deployments::VALIDATE_SCHEMA,
             Effect::Spend,
             Fam::Deployments,
-            |ctx, args| deployments::validate_disposable(ctx, deployments::parse_validate(args)?),
+            |ctx, args| {
+                deployments::validate_disposable(ctx, deployments::parse_validate(ctx, args)?)
+            },
         ),
         // ---- dedicated inference endpoint ----
         cmd(
@@ -373,30 +398,32 @@ fn commands() -> Vec<Command> {
             Effect::Read,
             Fam::Inference,
             |ctx, args| {
-                let (probe, timeout, interval) = inference::parse_ready(args)?;
+                let (probe, timeout, interval) = inference::parse_ready(ctx, args)?;
                 to_json(inference::ready(ctx, &probe, timeout, interval)?)
             },
         ),
         cmd(
             "theta.inference.models",
-            "The models the dedicated endpoint serves (/v1/models).",
-            inference::NO_ARGS_SCHEMA,
+            "The models the dedicated endpoint serves (/v1/models), riding out warm-up \
+             (404/502/503) for the readiness window.",
+            inference::MODELS_SCHEMA,
             Effect::Read,
             Fam::Inference,
             |ctx, args| {
-                inference::parse_models(args)?;
-                to_json(inference::models(ctx)?)
+                let wait = inference::parse_models(ctx, args)?;
+                to_json(inference::models(ctx, &wait)?)
             },
         ),
         cmd(
             "theta.inference.chat",
-            "Chat with the dedicated endpoint (/v1/chat/completions). Paid.",
+            "Chat with the dedicated endpoint (/v1/chat/completions), riding out warm-up \
+             (404/502/503) for the readiness window. Paid.",
             inference::CHAT_SCHEMA,
             Effect::Spend,
             Fam::Inference,
             |ctx, args| {
-                let (chat_args, model) = inference::parse_chat(args)?;
-                to_json(inference::chat(ctx, chat_args, model)?)
+                let (chat_args, model, wait) = inference::parse_chat(ctx, args)?;
+                to_json(inference::chat(ctx, chat_args, model, &wait)?)
             },
         ),
         // ---- AI agents ----
@@ -607,13 +634,14 @@ fn commands() -> Vec<Command> {
         ),
         cmd(
             "theta.billing.balanceSnapshot",
-            "The organisation's balance as one number (an error when the answer has none).",
+            "The organisation's balance as one number: {balance, skipped: false}, or {skipped: true, \
+             reason} when the answer has no number.",
             account::BALANCE_SCHEMA,
             Effect::Read,
             Fam::Billing,
             |ctx, args| {
                 let org = account::parse_org(ctx, args)?;
-                Ok(Value::from(account::balance_snapshot(ctx, &org)?))
+                to_json(account::balance_reading(ctx, &org)?)
             },
         ),
         cmd(
@@ -664,6 +692,19 @@ fn cmd(
         public: false,
         run,
     }
+}
+
+/// `theta.deployments.start` / `stop` by Shard and Suffix.
+fn lifecycle(ctx: &Ctx, args: Args, action: deployments::LifecycleAction) -> Result<Value> {
+    args.allow_only(&["shard", "suffix", "route"])?;
+    let (shard, suffix) = deployments::parse_target(&args)?;
+    deployments::change_state(
+        ctx,
+        action,
+        &shard,
+        &suffix,
+        deployments::parse_route(&args)?,
+    )
 }
 
 fn deployments_create_fields() -> Vec<&'static str> {

@@ -481,27 +481,18 @@ pub fn infer(ctx: &Ctx, mut args: InferArgs) -> Result<InferRequest> {
         check_webhook(w)?;
     }
     check_range("poll_timeout_seconds", args.poll_timeout_seconds, 1, 3600)?;
-    let poll = args
-        .poll_until_done
-        .unwrap_or(ctx.config.poll.until_done)
-        .then(|| {
-            args.poll_timeout_seconds
-                .map_or(ctx.config.poll.timeout_ms, |s| u64::from(s) * 1000)
-        });
-    if let (Some(poll_ms), Some(limit)) = (poll, ctx.config.call_wall_clock_ms) {
-        // Theta may hold the first request `wait` seconds, then the polling runs: both inside the call.
-        let needed = poll_ms + u64::from(args.wait.unwrap_or(DEFAULT_WAIT)) * 1000;
-        if needed >= limit {
-            return Err(ThetaError::invalid(
-                "poll_timeout_seconds",
-                format!(
-                    "wait plus polling is {} s, over the host's per-call wall clock of {} s; poll for less (or wait 0) and continue with get_request_status",
-                    needed / 1000,
-                    limit / 1000
-                ),
-            ));
-        }
-    }
+    // Theta may hold the first request `wait` seconds; the polling window must fit in what is left
+    // of the call's wall clock.
+    let poll = match args.poll_until_done.unwrap_or(ctx.config.poll.until_done) {
+        true => Some(super::readiness::window_ms(
+            ctx,
+            "poll_timeout_seconds",
+            args.poll_timeout_seconds.map(f64::from),
+            ctx.config.poll.timeout_ms as f64 / 1000.0,
+            u64::from(args.wait.unwrap_or(DEFAULT_WAIT)) * 1000,
+        )?),
+        false => None,
+    };
     let chat = args.input.contains_key("messages");
     // A chat input streams SSE unless told otherwise; `infer` wants the JSON answer.
     if chat && !args.input.contains_key("stream") {

@@ -86,6 +86,12 @@ impl Transport for Fake {
     fn sleep_ms(&self, ms: u64) {
         self.sleeps.borrow_mut().push(ms);
     }
+    fn random_bytes(&self, n: usize) -> Vec<u8> {
+        // Deterministic in unit tests; the component reads wasi:random.
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(37).wrapping_add(11))
+            .collect()
+    }
 }
 
 fn host_config() -> Config {
@@ -1201,4 +1207,62 @@ fn example_inputs_are_typed_like_the_official_servers() {
     for (name, var, want) in cases {
         assert_eq!(example_value(name, &var), want, "{name}");
     }
+}
+
+#[test]
+fn waiting_windows_fit_the_hosts_wall_clock_or_are_refused_naming_it() {
+    let fake = Fake::default();
+    let events = RecordedEvents::default();
+    let config = Config {
+        call_wall_clock_ms: Some(60_000),
+        ..host_config()
+    };
+    let ctx = Ctx {
+        config: &config,
+        transport: &fake,
+        events: &events,
+    };
+    use super::readiness::window_ms;
+    // 60 s wall clock: 12 s kept for the call's requests, 48 s for its windows.
+    assert_eq!(window_ms(&ctx, "w", Some(48.0), 120.0, 0).unwrap(), 48_000);
+    assert_eq!(window_ms(&ctx, "w", None, 120.0, 0).unwrap(), 48_000);
+    assert_eq!(window_ms(&ctx, "w", None, 120.0, 40_000).unwrap(), 8_000);
+    let e = window_ms(&ctx, "w", Some(49.0), 120.0, 0).unwrap_err();
+    assert_eq!(field_of(&e), "w");
+    assert!(e.to_string().contains("THETA_CALL_WALL_CLOCK_MS"), "{e}");
+    assert!(window_ms(&ctx, "w", Some(10.0), 120.0, 40_000).is_err());
+    // A host that says nothing: the schema's bounds only.
+    let ctx = Ctx {
+        config: &host_config(),
+        transport: &fake,
+        events: &events,
+    };
+    assert_eq!(window_ms(&ctx, "w", None, 120.0, 0).unwrap(), 120_000);
+    assert!(window_ms(&ctx, "w", Some(1801.0), 120.0, 0).is_err());
+    assert!(fake.sent().is_empty());
+}
+
+#[test]
+fn a_window_too_long_for_validate_disposable_sends_nothing() {
+    let fake = Fake::default();
+    let config = Config {
+        call_wall_clock_ms: Some(300_000),
+        project_id: Some("prj_x".into()),
+        ..host_config()
+    };
+    let (r, _) = run(
+        &config,
+        &fake,
+        "theta.deployments.validateDisposable",
+        json!({"template_id": "img_x", "ready_timeout_seconds": 600}),
+    );
+    assert_eq!(field_of(&r.unwrap_err()), "ready_timeout_seconds");
+    let (r, _) = run(
+        &config,
+        &fake,
+        "theta.deployments.validateDisposable",
+        json!({"template_id": "img_x", "auth_password": "only-one"}),
+    );
+    assert_eq!(field_of(&r.unwrap_err()), "auth_password");
+    assert!(fake.sent().is_empty());
 }

@@ -64,6 +64,10 @@ impl Transport for HostHttp {
     fn sleep_ms(&self, ms: u64) {
         wasip2::clocks::monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000)).block();
     }
+
+    fn random_bytes(&self, n: usize) -> Vec<u8> {
+        wasip2::random::random::get_random_bytes(n as u64)
+    }
 }
 
 /// `{"name": "value", ...}`; values that are not strings (or a malformed object) are skipped.

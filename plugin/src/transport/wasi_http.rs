@@ -24,6 +24,10 @@ impl Transport for WasiHttp {
     fn sleep_ms(&self, ms: u64) {
         wasip2::clocks::monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000)).block();
     }
+
+    fn random_bytes(&self, n: usize) -> Vec<u8> {
+        wasip2::random::random::get_random_bytes(n as u64)
+    }
 }
 
 fn send(request: &HttpRequest) -> Result<HttpResponse, TransportError> {

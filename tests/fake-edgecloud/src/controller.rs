@@ -38,11 +38,28 @@ pub(crate) fn handle(req: &RecordedRequest, shared: &Shared) -> Reply {
     };
     let m = req.method.as_str();
     let result = match (m, seg.as_slice()) {
+        // Start/stop exist only under the plural spelling, whatever the project's list answers:
+        // clients must fall back from one spelling to the other.
+        ("POST" | "PUT", ["deployments", shard, suffix, action @ ("start" | "stop")]) => {
+            change_state(req, shared, shard, suffix, action)
+        }
         (_, [noun, ..]) if (*noun == "deployment" || *noun == "deployments") && !noun_ok(noun) => {
             Err(not_found(req))
         }
         ("GET", ["deployment" | "deployments", "list"]) => project(req, None).map(|_| {
-            let all = shared.state.with_store(|s| s.deployments.clone());
+            let all = shared.state.with_store(|s| {
+                // A pending deployment is scheduled by the time it is listed, unless its VM
+                // type never schedules.
+                for d in s.deployments.iter_mut() {
+                    let vm = d["VmID"].as_str().unwrap_or_default().to_owned();
+                    if d["EndpointStatus"] == "Pending"
+                        && !shared.config.unschedulable_vms.contains(&vm)
+                    {
+                        d["EndpointStatus"] = json!("Running");
+                    }
+                }
+                s.deployments.clone()
+            });
             // The list answer is a bare array (HERMES).
             Reply::success(Value::Array(all))
         }),
@@ -191,6 +208,16 @@ fn create_deployment(req: &RecordedRequest, shared: &Shared) -> Result<Reply, Re
             // deployment whose create answer it never saw by its annotation).
             "Annotations": body["annotations"],
         });
+        if let (Some(user), Some(pass), Some(host)) = (
+            body["auth_username"].as_str(),
+            body["auth_password"].as_str(),
+            d["Endpoint"].as_str(),
+        ) {
+            s.endpoint_auth.insert(
+                host.trim_start_matches("https://").to_owned(),
+                (user.to_owned(), pass.to_owned()),
+            );
+        }
         s.deployments.push(d.clone());
         Ok(d)
     })?;
@@ -224,6 +251,36 @@ fn delete_deployment(
                 .push(host.trim_start_matches("https://").to_owned());
         }
         Ok(Reply::success(json!({"deleted": true})))
+    })
+}
+
+/// Stop (billing ends, endpoint and credentials kept) or start (billing again) a deployment.
+fn change_state(
+    req: &RecordedRequest,
+    shared: &Shared,
+    shard: &str,
+    suffix: &str,
+    action: &str,
+) -> Result<Reply, Reply> {
+    project(req, None)?;
+    shared.state.with_store(|s| {
+        let key = format!("{shard}/{suffix}");
+        let d = s
+            .deployments
+            .iter_mut()
+            .find(|d| store::deployment_key(d) == key)
+            .ok_or_else(|| Reply::error(404, "deployment not found"))?;
+        d["EndpointStatus"] = json!(if action == "stop" {
+            "Stopped"
+        } else {
+            "Running"
+        });
+        let d = d.clone();
+        s.stopped.retain(|k| *k != key);
+        if action == "stop" {
+            s.stopped.push(key);
+        }
+        Ok(Reply::success(d))
     })
 }
 

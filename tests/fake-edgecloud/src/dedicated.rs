@@ -20,7 +20,7 @@ fn openai_error(status: u16, message: &str) -> Reply {
 
 pub(crate) fn handle(req: &RecordedRequest, shared: &Shared) -> Reply {
     let host = req.host.clone();
-    let (hit, deployment, deleted) = shared.state.with_store(|s| {
+    let (hit, deployment, deleted, auth) = shared.state.with_store(|s| {
         let hit = s.endpoint_hits.entry(host.clone()).or_default();
         *hit += 1;
         let hit = *hit;
@@ -29,7 +29,12 @@ pub(crate) fn handle(req: &RecordedRequest, shared: &Shared) -> Reply {
             .iter()
             .find(|d| d["Endpoint"].as_str().is_some_and(|e| e.ends_with(&host)))
             .cloned();
-        (hit, deployment, s.deleted_hosts.contains(&host))
+        (
+            hit,
+            deployment,
+            s.deleted_hosts.contains(&host),
+            s.endpoint_auth.get(&host).cloned(),
+        )
     });
     if deleted {
         return Reply::raw(404, "text/plain; charset=utf-8", "404 page not found\n");
@@ -47,7 +52,24 @@ pub(crate) fn handle(req: &RecordedRequest, shared: &Shared) -> Reply {
             s => Reply::error(*s, "endpoint is starting"),
         };
     }
-    // A configured endpoint may require a bearer token; a deployment's own endpoint is open here.
+    if deployment
+        .as_ref()
+        .is_some_and(|d| d["EndpointStatus"] == "Stopped")
+    {
+        return openai_error(503, "the deployment is stopped");
+    }
+    // A deployment created with auth_username / auth_password requires them as Basic auth.
+    if let Some((user, pass)) = &auth
+        && req.header("authorization")
+            != Some(&format!(
+                "Basic {}",
+                crate::store::base64(&format!("{user}:{pass}"))
+            ))
+    {
+        return openai_error(401, "Unauthorized");
+    }
+    // A configured endpoint may require a bearer token; a deployment's own endpoint without
+    // auth is open.
     if deployment.is_none()
         && let Some(token) = &shared.config.endpoint_token
         && req.header("authorization") != Some(&format!("Bearer {token}"))

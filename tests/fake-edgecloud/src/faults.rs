@@ -12,6 +12,8 @@ pub struct RouteMatch {
     pub path_prefix: String,
     /// `None` matches every host; else compared case-insensitively with the `Host` (port removed).
     pub host: Option<String>,
+    /// `None` matches every body; else the body must contain this text (e.g. one VM type's create).
+    pub body_contains: Option<String>,
 }
 
 impl RouteMatch {
@@ -21,6 +23,7 @@ impl RouteMatch {
             method: None,
             path_prefix: String::new(),
             host: None,
+            body_contains: None,
         }
     }
 
@@ -56,6 +59,12 @@ impl RouteMatch {
         self
     }
 
+    /// Restrict to requests whose body contains `text`.
+    pub fn with_body_containing(mut self, text: impl Into<String>) -> RouteMatch {
+        self.body_contains = Some(text.into());
+        self
+    }
+
     /// Whether `request` is affected.
     pub fn matches(&self, request: &RecordedRequest) -> bool {
         self.method
@@ -66,6 +75,10 @@ impl RouteMatch {
                 .as_ref()
                 .is_none_or(|h| h.eq_ignore_ascii_case(&request.host))
             && request.path.starts_with(&self.path_prefix)
+            && self
+                .body_contains
+                .as_ref()
+                .is_none_or(|t| String::from_utf8_lossy(&request.body).contains(t.as_str()))
     }
 }
 

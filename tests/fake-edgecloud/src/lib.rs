@@ -106,6 +106,10 @@ pub struct FakeConfig {
     pub video_polls_until_done: u32,
     /// The org balance; `None` answers a balances entry without a number.
     pub balance: Option<f64>,
+    /// VM types whose creates are accepted but never scheduled: their deployments stay `Pending`
+    /// (capacity that is short silently). On the others a deployment is `Running` from its first
+    /// list on.
+    pub unschedulable_vms: Vec<String>,
 }
 
 impl Default for FakeConfig {
@@ -131,6 +135,7 @@ impl Default for FakeConfig {
             ),
             video_polls_until_done: 2,
             balance: Some(3421.300894),
+            unschedulable_vms: Vec::new(),
         }
     }
 }
@@ -193,6 +198,17 @@ impl FakeEdgeCloud {
     /// Deployments that currently exist, as the controller lists them.
     pub fn deployments(&self) -> Vec<serde_json::Value> {
         self.shared.state.with_store(|s| s.deployments.clone())
+    }
+
+    /// `shard/suffix` of the deployments that bill now: they exist and are not stopped.
+    pub fn billing_deployments(&self) -> Vec<String> {
+        self.shared.state.with_store(|s| {
+            s.deployments
+                .iter()
+                .map(store::deployment_key)
+                .filter(|k| !s.stopped.contains(k))
+                .collect()
+        })
     }
 
     /// Stop listening and end every connection, waiting until all tasks are gone.

@@ -15,6 +15,11 @@ pub(crate) struct Store {
     pub endpoint_hits: HashMap<String, u32>,
     /// Hosts of deployments that were deleted.
     pub deleted_hosts: Vec<String>,
+    /// Basic auth (user, password) a deployment's endpoint requires, by endpoint host (kept while
+    /// it is stopped; never listed).
+    pub endpoint_auth: HashMap<String, (String, String)>,
+    /// `shard/suffix` of deployments that are stopped (not billing).
+    pub stopped: Vec<String>,
     pub chatbots: Vec<Value>,
     /// (chatbot id, document object with `content`).
     pub documents: Vec<(String, Value)>,
@@ -152,4 +157,36 @@ pub(crate) fn multipart(req: &RecordedRequest) -> Result<Vec<Part>, Reply> {
 /// A 16-hex-digit suffix from a counter (stable across runs).
 pub(crate) fn hex16(n: u64) -> String {
     format!("{:016x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// Standard base64 with padding (the fake checks Basic auth against it).
+pub(crate) fn base64(text: &str) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `shard/suffix` of a deployment object.
+pub(crate) fn deployment_key(d: &Value) -> String {
+    let shard = match &d["Shard"] {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    };
+    format!("{shard}/{}", d["Suffix"].as_str().unwrap_or_default())
 }

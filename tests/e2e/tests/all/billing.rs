@@ -1,5 +1,5 @@
-//! Billing and auth, end to end: the org balance, the balance snapshot (a number, or a clear error when
-//! the answer has none), and theta.auth.capabilities (names only, never values), per family.
+//! Billing and auth, end to end: the org balance, the balance snapshot (a number, or `skipped` with
+//! the reason when the answer has none), and theta.auth.capabilities (names only, never values), per family.
 
 use crate::common::*;
 use crate::families::*;
@@ -23,7 +23,12 @@ async fn balance_and_snapshot() {
     );
     assert_eq!(r.header("x-api-key"), Some(EC_KEY));
     let s = invoke(&rt, "theta.billing.balanceSnapshot", json!({})).await;
-    assert_eq!(s.ok(), &json!(3421.300894));
+    assert_eq!(
+        s.ok(),
+        &json!({"balance": 3421.300894, "skipped": false}),
+        "{}",
+        s.ok()
+    );
     // Another org: the API's 403.
     let o = invoke(&rt, "theta.billing.balance", json!({"org_id": "org_other"})).await;
     assert!(
@@ -43,16 +48,27 @@ async fn balance_and_snapshot() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn snapshot_says_clearly_when_the_answer_has_no_number() {
+async fn snapshot_is_skipped_with_the_reason_when_the_answer_has_no_number() {
     let fake = fake_all(|c| c.balance = None).await;
     let rt = runtime(config_all(&fake)).await;
     let b = invoke(&rt, "theta.billing.balance", json!({})).await;
     assert_eq!(b.ok()["balance"], Value::Null);
+    fake.clear_requests();
     let s = invoke(&rt, "theta.billing.balanceSnapshot", json!({})).await;
+    let r = s.ok();
+    assert_eq!(r["skipped"], true, "{r}");
+    assert_eq!(r["balance"], Value::Null, "{r}");
+    let reason = r["reason"].as_str().unwrap();
     assert!(
-        matches!(s.err(), ThetaError::Upstream(u) if u.message.contains("no numeric balance")),
-        "{}",
-        s.err_json()
+        reason.contains("no numeric balance") && reason.contains(fake_edgecloud::ORG_ID),
+        "{reason}"
+    );
+    // One read of the balance, nothing else.
+    assert_eq!(
+        seen(&fake),
+        vec![("GET".to_owned(), "/balance".to_owned())],
+        "{:?}",
+        seen(&fake)
     );
     // Without THETA_ORG_ID.
     let rt = runtime(without(

@@ -181,3 +181,111 @@ async fn bad_arguments_and_dry_run() {
             .is_array()
     );
 }
+
+fn endpoint_requests(fake: &fake_edgecloud::FakeEdgeCloud) -> Vec<(String, String)> {
+    seen_on(fake, ENDPOINT_HOST)
+}
+
+fn warming_events(c: &Called) -> usize {
+    c.events
+        .iter()
+        .filter(|e| {
+            matches!(e, theta_host::events::GuestEvent::Progress { message, .. }
+                if message.contains("warming up"))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn models_ride_out_503_404_502_within_the_window() {
+    let fake = fake_all(|c| c.endpoint_warmup = vec![503, 404, 502]).await;
+    let rt = runtime(config_all(&fake)).await;
+    let m = invoke(
+        &rt,
+        "theta.inference.models",
+        json!({"ready_timeout_seconds": 5, "interval_seconds": 0.05}),
+    )
+    .await;
+    assert_eq!(m.ok()[0]["id"], "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B");
+    // Three warm-up answers, then the list: four requests, one progress event per wait.
+    assert_eq!(endpoint_requests(&fake).len(), 4, "{:?}", seen(&fake));
+    assert_eq!(warming_events(&m), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn models_give_up_after_the_window_with_the_last_status() {
+    let fake = fake_all(|c| c.endpoint_warmup = vec![503; 1000]).await;
+    let rt = runtime(config_all(&fake)).await;
+    let m = invoke(
+        &rt,
+        "theta.inference.models",
+        json!({"ready_timeout_seconds": 0.2, "interval_seconds": 0.05}),
+    )
+    .await;
+    match m.err() {
+        ThetaError::Upstream(u) => {
+            assert_eq!(u.status, 503);
+            assert!(u.message.contains("still warming up"), "{}", u.message);
+        }
+        other => panic!("{}", theta_host::report::error_text(other)),
+    }
+    // 0.2 s in pauses of 0.05 s: the first try and four more.
+    assert_eq!(endpoint_requests(&fake).len(), 5, "{:?}", seen(&fake));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_rides_out_warm_up_but_not_an_unknown_model() {
+    // A given model: the POST itself meets the warm-up (503, then 404 while /v1/models is not up
+    // either), and is sent again.
+    let fake = fake_all(|c| c.endpoint_warmup = vec![503, 404, 502]).await;
+    let rt = runtime(config_all(&fake)).await;
+    let c = invoke(
+        &rt,
+        "theta.inference.chat",
+        json!({"messages": [{"role": "user", "content": "warm"}],
+               "model": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+               "ready_timeout_seconds": 5, "interval_seconds": 0.05}),
+    )
+    .await;
+    assert_eq!(c.ok()["content"], "Dedicated answer to: warm", "{}", c.ok());
+    // POST 503, POST 404 + GET /v1/models 502 (not serving: warm-up), POST 200.
+    let on_endpoint = endpoint_requests(&fake);
+    let posts = on_endpoint.iter().filter(|(m, _)| m == "POST").count();
+    let gets = on_endpoint.iter().filter(|(m, _)| m == "GET").count();
+    assert_eq!((posts, gets), (3, 1), "{on_endpoint:?}");
+    assert_eq!(warming_events(&c), 2);
+    // An endpoint that serves /v1/models answers 404 for an unknown model at once.
+    fake.clear_requests();
+    let unknown = invoke(
+        &rt,
+        "theta.inference.chat",
+        json!({"messages": [{"role": "user", "content": "x"}], "model": "nope",
+               "ready_timeout_seconds": 5, "interval_seconds": 0.05}),
+    )
+    .await;
+    assert!(
+        matches!(unknown.err(), ThetaError::Upstream(u) if u.status == 404),
+        "{}",
+        unknown.err_json()
+    );
+    let on_endpoint = endpoint_requests(&fake);
+    assert_eq!(on_endpoint.len(), 2, "one POST, one GET: {on_endpoint:?}");
+    // Without a model: /v1/models rides out the warm-up first, then one POST.
+    let fake = fake_all(|c| c.endpoint_warmup = vec![502, 503]).await;
+    let rt = runtime(config_all(&fake)).await;
+    let c = invoke(
+        &rt,
+        "theta.inference.chat",
+        json!({"messages": [{"role": "user", "content": "hi"}], "interval_seconds": 0.05}),
+    )
+    .await;
+    assert_eq!(c.ok()["content"], "Dedicated answer to: hi");
+    let on_endpoint = endpoint_requests(&fake);
+    assert_eq!(
+        on_endpoint
+            .iter()
+            .map(|(m, _)| m.as_str())
+            .collect::<Vec<_>>(),
+        vec!["GET", "GET", "GET", "POST"]
+    );
+}

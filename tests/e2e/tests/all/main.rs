@@ -7,6 +7,7 @@ mod families;
 mod agents;
 mod billing;
 mod boundary;
+mod deployment_lifecycle;
 mod deployments;
 mod hostile_guest;
 mod inference;

@@ -624,8 +624,9 @@ spend_cap_usd = 5.0
 wall_clock_seconds = 3
 "#;
 
+/// A readiness window that fits the tenant's 3 s wall clock (the plugin refuses one that does not).
 fn validate_args() -> String {
-    json!({"template_id": TEMPLATE, "ready_timeout_seconds": 60, "interval_seconds": 0.1})
+    json!({"template_id": TEMPLATE, "ready_timeout_seconds": 2, "interval_seconds": 0.1})
         .to_string()
 }
 
@@ -792,6 +793,12 @@ async fn validate_disposable_killed_during_the_probe_is_deleted_by_the_janitor()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn validate_disposable_stopped_by_the_wall_clock_deletes_before_the_process_exits() {
     let fake = fake_all(|c| c.endpoint_warmup = vec![502; 10_000]).await;
+    // The window fits the 1 s wall clock (the plugin refuses one that does not), but every poll
+    // is slow: the host's wall clock ends the call before the plugin's window does.
+    fake.inject(Fault::always(
+        RouteMatch::get("/v1/models"),
+        FaultKind::SlowFirstByte(Duration::from_millis(400)),
+    ));
     let hosts = Hosts::new(
         "wall-clock",
         &fake,
@@ -804,7 +811,8 @@ async fn validate_disposable_stopped_by_the_wall_clock_deletes_before_the_proces
             "disposer",
             None,
             "theta.deployments.validateDisposable",
-            &validate_args(),
+            &json!({"template_id": TEMPLATE, "ready_timeout_seconds": 0.5, "interval_seconds": 0.1})
+                .to_string(),
         )
         .await;
     assert!(!out.status.success(), "{out:?}");

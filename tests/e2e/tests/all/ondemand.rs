@@ -862,7 +862,7 @@ async fn infer_polls_until_done_with_progress_inside_the_call_limits() {
     )
     .await;
     assert_eq!(pending.ok()["state"], "pending");
-    // 30 s of waiting plus 40 s of polling cannot fit in a 60 s call: refused, nothing sent.
+    // 30 s of waiting plus 40 s of polling cannot fit in a 60 s call (less its reserve): refused, nothing sent.
     fake.clear_requests();
     let refused = invoke(
         &rt,

@@ -192,3 +192,138 @@ async fn typed_errors_are_the_same_variant() {
     assert!(ondemand.configured, "{text}");
     assert!(caps.iter().any(|c| !c.configured), "{text}");
 }
+
+mod deployments_typed {
+    use super::*;
+    use crate::families::*;
+    use exports::theta::edgecloud::account::BalanceReading;
+    use exports::theta::edgecloud::deployments::{CreateArgs, ValidateArgs};
+
+    const TEMPLATE: &str = "img_gf070dbq0kttgz1atmiatyunhdxm";
+    /// base64("typed-user:typed-pass-0123456789")
+    const TYPED_BASIC: &str = "Basic dHlwZWQtdXNlcjp0eXBlZC1wYXNzLTAxMjM0NTY3ODk=";
+
+    fn create_args(auth: bool) -> CreateArgs {
+        CreateArgs {
+            template_id: TEMPLATE.into(),
+            container_image: None,
+            vm_id: None,
+            min_replicas: None,
+            max_replicas: None,
+            env_vars: None,
+            annotations: None,
+            auth_username: auth.then(|| "typed-user".into()),
+            auth_password: auth.then(|| "typed-pass-0123456789".into()),
+            route: None,
+            pending_timeout_seconds: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn typed_validate_disposable_probes_and_chats_with_the_auth_it_is_given() {
+        let fake = fake_all(|_| {}).await;
+        let rt = runtime(config_all(&fake)).await;
+        let (mut store, p) = plugin(&rt, "theta.deployments.validateDisposable").await;
+        let report = p
+            .theta_edgecloud_deployments()
+            .call_validate_disposable(
+                &mut store,
+                &ValidateArgs {
+                    create: create_args(true),
+                    probe: None,
+                    ready_timeout_seconds: Some(10.0),
+                    interval_seconds: Some(0.05),
+                },
+            )
+            .await
+            .unwrap()
+            .expect("validation passes");
+        assert!(report.readiness.ready, "{report:?}");
+        assert_eq!(report.readiness.statuses, vec![404, 502, 200]);
+        assert!(report.deleted);
+        assert_eq!(report.auth_username, "typed-user");
+        assert!(!report.auth_generated);
+        assert!(
+            report
+                .chat_reply
+                .as_deref()
+                .is_some_and(|c| c.contains("OK")),
+            "{report:?}"
+        );
+        assert_eq!(report.balance_before, Some(3421.300894));
+        assert_eq!(report.balance_after, Some(3421.300894));
+        assert!(!format!("{report:?}").contains("typed-pass-0123456789"));
+        // Every request to the endpoint carried exactly the given credentials.
+        let host = report
+            .deployment
+            .endpoint
+            .as_deref()
+            .unwrap()
+            .trim_start_matches("https://")
+            .to_owned();
+        let on_endpoint: Vec<_> = fake
+            .requests()
+            .into_iter()
+            .filter(|q| q.host == host)
+            .collect();
+        assert_eq!(on_endpoint.len(), 4, "three polls and one chat");
+        assert!(
+            on_endpoint
+                .iter()
+                .all(|q| q.header("authorization") == Some(TYPED_BASIC)),
+            "{:?}",
+            on_endpoint
+                .iter()
+                .map(|q| q.header("authorization"))
+                .collect::<Vec<_>>()
+        );
+        assert!(fake.deployments().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn typed_start_stop_and_a_skipped_snapshot() {
+        let fake = fake_all(|c| c.balance = None).await;
+        let rt = runtime(config_all(&fake)).await;
+        let (mut store, p) = plugin(&rt, "theta.deployments.create").await;
+        let created = p
+            .theta_edgecloud_deployments()
+            .call_create_deployment(&mut store, &create_args(false))
+            .await
+            .unwrap()
+            .expect("create");
+        let d = created.deployment;
+        let (mut store, p) = plugin(&rt, "theta.deployments.stop").await;
+        let stopped = p
+            .theta_edgecloud_deployments()
+            .call_stop_deployment(&mut store, &d.shard, &d.suffix)
+            .await
+            .unwrap()
+            .expect("stop");
+        assert_eq!(
+            (stopped.action.as_str(), stopped.route.as_str()),
+            ("stopped", "deployments")
+        );
+        assert!(fake.billing_deployments().is_empty());
+        let (mut store, p) = plugin(&rt, "theta.deployments.start").await;
+        let started = p
+            .theta_edgecloud_deployments()
+            .call_start_deployment(&mut store, &d.shard, &d.suffix)
+            .await
+            .unwrap()
+            .expect("start");
+        assert_eq!(started.action, "started");
+        assert_eq!(fake.billing_deployments().len(), 1);
+
+        let (mut store, p) = plugin(&rt, "theta.billing.balanceSnapshot").await;
+        let reading = p
+            .theta_edgecloud_account()
+            .call_balance_snapshot(&mut store, None)
+            .await
+            .unwrap()
+            .expect("a skipped snapshot is not an error");
+        match reading {
+            BalanceReading::Skipped(why) => assert!(why.contains("no numeric balance"), "{why}"),
+            other => panic!("expected skipped, got {other:?}"),
+        }
+    }
+}
