@@ -404,8 +404,8 @@ impl ServerHandler for ThetaMcp {
             Tenancy::Host => {
                 info.with_instructions(self.instructions_for(&self.runtime.config().tenant))
             }
-            // Named per tenant in `initialize`.
-            Tenancy::PerRequest => info,
+            // Named per tenant in `initialize`; without one (a stateless `server/discover`), none.
+            Tenancy::PerRequest => info.with_instructions(instructions(|_| None)),
         }
     }
 
