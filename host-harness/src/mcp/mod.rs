@@ -473,5 +473,7 @@ pub async fn serve_stdio(runtime: Runtime, options: Options) -> anyhow::Result<(
         .map_err(|e| anyhow::anyhow!("MCP initialization failed: {e}"))?;
     running.waiting().await?;
     jsonrpc::drain(stdio.done).await;
+    // A call cancelled just before the client left may still be releasing its slot and holds.
+    crate::background::drain(std::time::Duration::from_secs(5)).await;
     Ok(())
 }

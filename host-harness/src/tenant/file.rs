@@ -414,6 +414,47 @@ allowed_hosts = ["ondemand.thetaedgecloud.com"]
 }
 
 #[cfg(test)]
+mod tokens {
+    use super::parse;
+
+    #[test]
+    fn token_hashes_are_read_checked_and_unique() {
+        let hash = crate::mcp::auth::token_sha256_hex("a-long-random-token-for-tenant-a");
+        let text = format!(
+            "[tenants.a]\ntoken_sha256 = \"{hash}\"\n[tenants.b]\nrevoked = true\ntoken_sha256 = \"{}\"\n[tenants.c]\n",
+            crate::mcp::auth::token_sha256_hex("another-random-token-for-tenant-b").to_uppercase()
+        );
+        let f = parse(&text, "t.toml").unwrap();
+        assert_eq!(
+            f.access["a"].token_sha256,
+            crate::mcp::auth::parse_sha256_hex(&hash)
+        );
+        assert!(!f.access["a"].revoked);
+        assert!(f.access["b"].revoked);
+        assert_eq!(f.access["c"].token_sha256, None);
+
+        // The token itself instead of its hash: refused, naming the line and key.
+        let err = parse("[tenants.a]\ntoken_sha256 = \"my-token\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml:2") && err.contains("token_sha256"),
+            "{err}"
+        );
+        assert!(err.contains("token hash"), "{err}");
+        // Two tenants with one token: which tenant a request is would be ambiguous.
+        let dup = format!(
+            "[tenants.a]\ntoken_sha256 = \"{hash}\"\n[tenants.b]\ntoken_sha256 = \"{hash}\"\n"
+        );
+        let err = parse(&dup, "t.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("t.toml:4") && err.contains("tenant `a`"),
+            "{err}"
+        );
+    }
+}
+
+#[cfg(test)]
 mod example_file {
     #[test]
     fn the_documented_example_parses() {

@@ -136,7 +136,7 @@ impl Serve {
         let started = Instant::now();
         loop {
             let log = serve.log_text();
-            if let Some(at) = log.find("listening on http://") {
+            if let Some(at) = log.find("listening on http") {
                 let rest = &log[at + "listening on ".len()..];
                 let url = rest.split_whitespace().next().unwrap();
                 serve.base = url.trim_end_matches("/mcp").to_owned();
@@ -503,14 +503,16 @@ async fn progress_reaches_the_http_client_and_a_cancel_stops_the_call() {
     let token = handle.progress_token.clone();
     let r = response(handle).await;
     assert_ne!(r.is_error, Some(true), "{r:?}");
-    let progress = alpha.service().progress.lock().unwrap().clone();
-    assert!(
-        progress.iter().any(|p| p.progress_token == token
-            && p.message
-                .as_deref()
-                .is_some_and(|m| m.contains("infer flux"))),
-        "{progress:?}"
-    );
+    // The client may handle a notification after the response it preceded.
+    wait_until("the wait's progress notification", || {
+        alpha.service().progress.lock().unwrap().iter().any(|p| {
+            p.progress_token == token
+                && p.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("infer flux"))
+        })
+    })
+    .await;
 
     // A call hung on a silent upstream, cancelled by the client: its store is dropped (the hung
     // request is abandoned in the audit) and alpha's one call slot is free for the next call.
@@ -716,5 +718,101 @@ async fn the_typescript_sdk_client_signs_in_per_tenant() {
         2,
         "one call per tenant"
     );
+    serve.stop().await;
+}
+
+/// `--tls-cert`/`--tls-key`: the listener speaks TLS (rustls), checked with a rustls client that trusts
+/// only the test's self-signed certificate. Skipped, with a message, without the openssl CLI.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_serves_healthz_and_refuses_without_a_token() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempdir("tls-cert");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        println!("SKIPPED serve TLS: the openssl CLI could not make a certificate");
+        return;
+    }
+    let fake = fake().await;
+    let serve = Serve::start(
+        &fake,
+        "tls",
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(
+        serve.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        serve.base
+    );
+    let addr = serve.base.trim_start_matches("https://").to_owned();
+
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(&cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let request = |head: &str| {
+        let (connector, addr, head) = (connector.clone(), addr.clone(), head.to_owned());
+        async move {
+            let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+            tls.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            tls.read_to_string(&mut answer).await.unwrap_or_default();
+            answer
+        }
+    };
+    let health =
+        request("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.ends_with("ok"), "{health}");
+    let body = list_services_body().to_string();
+    let refused = request(&format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ))
+    .await;
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(
+        refused
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{refused}"
+    );
+    // Plain HTTP to the TLS port gets no answer from the MCP endpoint.
+    let plain = reqwest::get(format!("http://{addr}/healthz")).await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+    assert!(seen(&fake).is_empty());
     serve.stop().await;
 }
