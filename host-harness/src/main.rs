@@ -384,6 +384,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 allow_hosts,
                 tls: tls_cert.zip(tls_key),
                 shutdown_grace: std::time::Duration::from_secs(shutdown_grace_secs),
+                tenants_file: Some(file.to_path_buf()),
                 mcp: theta_host::mcp::Options {
                     names: tool_names,
                     tools,

@@ -142,6 +142,55 @@ impl TokenTable {
     }
 }
 
+/// The token table of a tenants file, re-read when the file changes, so that revoking a tenant
+/// (`revoked = true`, or its `token_sha256` removed) takes effect at its next request, without a
+/// restart. Grants, caps and limits are read once, at start; only tenants known then can sign in.
+pub struct LiveTokens {
+    file: Option<std::path::PathBuf>,
+    known: Vec<String>,
+    state: std::sync::Mutex<(Option<std::time::SystemTime>, std::sync::Arc<TokenTable>)>,
+}
+
+impl LiveTokens {
+    pub fn new(table: TokenTable, file: Option<std::path::PathBuf>, known: Vec<String>) -> Self {
+        let modified = file.as_deref().and_then(modified);
+        Self {
+            file,
+            known,
+            state: std::sync::Mutex::new((modified, std::sync::Arc::new(table))),
+        }
+    }
+
+    /// The table as the file now has it (the last good one if the file does not parse).
+    pub fn current(&self) -> std::sync::Arc<TokenTable> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(file) = &self.file else {
+            return state.1.clone();
+        };
+        let now = modified(file);
+        if now != state.0 {
+            state.0 = now;
+            match crate::tenant::file::load(file) {
+                Ok(policy) => {
+                    let mut access = policy.access;
+                    access.retain(|tenant, _| self.known.contains(tenant));
+                    state.1 = std::sync::Arc::new(TokenTable::new(&access));
+                    tracing::info!("serve: tokens re-read from {}", file.display());
+                }
+                Err(e) => tracing::warn!(
+                    "serve: {} changed but does not load ({e:#}); keeping the tokens read before",
+                    file.display()
+                ),
+            }
+        }
+        state.1.clone()
+    }
+}
+
+fn modified(file: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(file).and_then(|m| m.modified()).ok()
+}
+
 /// One allowed browser origin: a scheme, a host, and a port (`None`: any).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct OriginPattern {

@@ -12,7 +12,7 @@
 //! the rest are cancelled (their stores dropped, their holds and slots released), their answers are
 //! delivered, and the process exits 0.
 
-use super::auth::{Authenticated, OriginPolicy, Refusal, TokenTable};
+use super::auth::{Authenticated, LiveTokens, OriginPolicy, Refusal, TokenTable};
 use super::{Options, Tenancy, ThetaMcp};
 use crate::audit::{AuditRecord, AuditSink, now_ms};
 use crate::runtime::Runtime;
@@ -54,6 +54,8 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// How long running calls may go on after SIGTERM/SIGINT before they are cancelled.
     pub shutdown_grace: Duration,
+    /// The tenants file the tokens came from: re-read when it changes (revocations apply at once).
+    pub tenants_file: Option<PathBuf>,
     pub mcp: Options,
 }
 
@@ -88,6 +90,7 @@ pub async fn serve(
         );
     }
     let audit = runtime.audit().clone();
+    let tokens = LiveTokens::new(tokens, options.tenants_file.clone(), runtime.tenant_names());
     let server =
         ThetaMcp::shared(Arc::new(runtime), options.mcp.clone(), Tenancy::PerRequest).await?;
     let listener = TcpListener::bind(options.listen)
@@ -266,7 +269,7 @@ fn tls_acceptor(
 /// Origin and bearer-token checks in front of rmcp, and the session → tenant bindings.
 struct Gate {
     mcp: Mcp,
-    tokens: TokenTable,
+    tokens: LiveTokens,
     origins: OriginPolicy,
     audit: AuditSink,
     /// Which tenant created each session: another tenant's token cannot use it.
@@ -293,7 +296,11 @@ impl Gate {
                 "forbidden: this Origin may not use the server (see --allow-origin)",
             );
         }
-        let tenant = match self.tokens.check(req.headers().get(header::AUTHORIZATION)) {
+        let tenant = match self
+            .tokens
+            .current()
+            .check(req.headers().get(header::AUTHORIZATION))
+        {
             Ok(tenant) => tenant,
             Err(refusal) => {
                 self.refused(&req, refusal.tenant(), refusal.reason());

@@ -479,6 +479,27 @@ async fn no_token_a_wrong_token_a_revoked_tenant_or_a_foreign_origin_runs_nothin
         .unwrap();
     assert_eq!(r.status(), 404);
 
+    // Revoked while the server runs: beta's token works, then, once the file says so, it does not.
+    let r = raw_post(&url, Some(TOKEN_BETA), initialize_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = std::fs::read_to_string(&serve.tenants).unwrap();
+    let revoked = text.replace("[tenants.beta]\n", "[tenants.beta]\nrevoked = true\n");
+    assert_ne!(text, revoked);
+    std::fs::write(&serve.tenants, revoked).unwrap();
+    let r = raw_post(&url, Some(TOKEN_BETA), initialize_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        serve
+            .audit_lines()
+            .iter()
+            .any(|l| l["reason"] == "tenant `beta` is revoked")
+    );
     assert!(
         seen(&fake).is_empty(),
         "the fake received {:?}",
