@@ -7,6 +7,7 @@
 //! fresh [`wasmtime::Store`].
 
 pub mod audit;
+pub mod background;
 pub mod bindings;
 pub mod cache;
 pub mod config;

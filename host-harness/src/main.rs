@@ -79,6 +79,45 @@ enum Command {
         #[arg(long)]
         structured_content: bool,
     },
+    /// Serve the MCP tools over streamable HTTP to many tenants, each signed in with its own bearer
+    /// token (its `token_sha256` in --tenants), until SIGTERM/SIGINT.
+    Serve {
+        /// Address to listen on. Loopback by default; anything else should be behind TLS (--tls-cert
+        /// and --tls-key, or a reverse proxy that terminates it).
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: std::net::SocketAddr,
+        /// Also allow browser requests from this origin (scheme://host[:port], port `*` for any);
+        /// loopback origins are always allowed. Repeatable.
+        #[arg(long = "allow-origin")]
+        allow_origins: Vec<String>,
+        /// Also accept this `Host` header (host or host:port; the name clients use behind a proxy);
+        /// loopback names and the listen address are always accepted. Repeatable.
+        #[arg(long = "allow-host")]
+        allow_hosts: Vec<String>,
+        /// TLS certificate chain (PEM), with --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM), with --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Seconds running calls may go on after SIGTERM/SIGINT before they are cancelled.
+        #[arg(long, default_value_t = 10)]
+        shutdown_grace_secs: u64,
+        /// As for `mcp`.
+        #[arg(long, value_enum, default_value_t = theta_host::mcp::ToolNames::Safe)]
+        tool_names: theta_host::mcp::ToolNames,
+        /// As for `mcp`.
+        #[arg(long, default_value = "all", value_parser = |s: &str| s.parse::<theta_host::mcp::ToolSet>())]
+        tools: theta_host::mcp::ToolSet,
+        /// As for `mcp`.
+        #[arg(long)]
+        structured_content: bool,
+    },
+    /// Bearer tokens for `serve`.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// One cheap call per on-demand service under a budget cap, then a table (see host-harness/src/smoke.rs).
     /// Runs against --test-upstream, or against the real cloud only with --live.
     Smoke {
@@ -126,6 +165,12 @@ enum Command {
     /// Demo session against the embedded FAKE EdgeCloud on loopback (no keys, no network, no cost).
     #[cfg(feature = "demo")]
     Demo,
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Read a token from stdin and print the `token_sha256 = "..."` line for its tenant's section.
+    Hash,
 }
 
 fn main() -> std::process::ExitCode {
@@ -329,6 +374,58 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let rt = open(cfg, cli.plugin.clone()).await?;
             theta_host::janitor::run_in_background(&rt);
             theta_host::mcp::serve_stdio(rt, options).await?;
+            Ok(0)
+        }
+        Command::Serve {
+            listen,
+            allow_origins,
+            allow_hosts,
+            tls_cert,
+            tls_key,
+            shutdown_grace_secs,
+            tool_names,
+            tools,
+            structured_content,
+        } => {
+            let Some(file) = cli.tenants.as_deref() else {
+                bail!(
+                    "serve needs --tenants FILE (or THETA_TENANTS_FILE): each request's bearer token selects its tenant by the tenant's `token_sha256`"
+                );
+            };
+            let policy = theta_host::tenant::file::load(file)?;
+            let tokens = theta_host::mcp::auth::TokenTable::new(&policy.access);
+            // Any tenant of the file runs `describe` (it sends nothing); every call runs as the
+            // tenant of its token.
+            if let Some(first) = policy.tenants.keys().next() {
+                cfg.tenant = first.clone();
+            }
+            let rt =
+                Runtime::with_tenants(cfg, &plugin_path(cli.plugin.as_deref())?, policy).await?;
+            theta_host::janitor::run_in_background(&rt);
+            let options = theta_host::mcp::http::ServeOptions {
+                listen,
+                allow_origins,
+                allow_hosts,
+                tls: tls_cert.zip(tls_key),
+                shutdown_grace: std::time::Duration::from_secs(shutdown_grace_secs),
+                tenants_file: Some(file.to_path_buf()),
+                mcp: theta_host::mcp::Options {
+                    names: tool_names,
+                    tools,
+                    structured: structured_content,
+                },
+            };
+            theta_host::mcp::http::serve(rt, tokens, options).await?;
+            Ok(0)
+        }
+        Command::Token {
+            action: TokenAction::Hash,
+        } => {
+            let mut token = String::new();
+            std::io::stdin()
+                .read_line(&mut token)
+                .context("reading the token from stdin")?;
+            println!("{}", theta_host::mcp::auth::hash_line(&token)?);
             Ok(0)
         }
         #[cfg(feature = "demo")]

@@ -351,13 +351,11 @@ impl Drop for CallPermit<'_> {
     fn drop(&mut self) {
         if let Some((store, slot)) = self.shared.take() {
             // Released in the background; a slot whose release is lost expires with its TTL.
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move {
-                    if let Err(e) = store.release_call_slot(&slot).await {
-                        tracing::warn!("releasing a call slot: {e}");
-                    }
-                });
-            }
+            crate::background::spawn(async move {
+                if let Err(e) = store.release_call_slot(&slot).await {
+                    tracing::warn!("releasing a call slot: {e}");
+                }
+            });
         }
         self.local.take();
     }
@@ -393,14 +391,12 @@ impl Drop for DisposableGuard {
             std::mem::take(&mut self.tenant),
             std::mem::take(&mut self.holder),
         );
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                crate::janitor::end_of_call(&shared, &tenant, &holder)
-                    .await
-                    .iter()
-                    .for_each(crate::janitor::Cleanup::log);
-            });
-        }
+        crate::background::spawn(async move {
+            crate::janitor::end_of_call(&shared, &tenant, &holder)
+                .await
+                .iter()
+                .for_each(crate::janitor::Cleanup::log);
+        });
     }
 }
 

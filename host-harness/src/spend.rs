@@ -61,9 +61,7 @@ impl Hold {
 
     /// The same, from a place that cannot wait (a drop): in the background.
     pub fn finish_in_background(self, ran: bool) {
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(self.finish(ran));
-        }
+        crate::background::spawn(self.finish(ran));
     }
 
     /// Theta answered `status` (with `answer` when it was JSON and the route is a create).

@@ -1,5 +1,6 @@
 //! `theta-host mcp`: every command of the sandboxed plugin as a Model Context Protocol tool, over stdio,
-//! built on `rmcp` (the official Rust MCP SDK).
+//! built on `rmcp` (the official Rust MCP SDK). `theta-host serve` serves the same handler over
+//! streamable HTTP to many tenants, each signed in with its own bearer token ([`http`], [`auth`]).
 //!
 //! - `tools/list`: one tool per command of `describe()` in the `--tools` selection ([`presets`]) that
 //!   the host's tenant is granted (the check the runtime applies before a call), with the command's
@@ -11,6 +12,8 @@
 //!   tool names answer in that server's format ([`official`]).
 //! - Progress: with a `progressToken`, streamed tokens, poll/retry progress and, for `infer` with a
 //!   `wait`, the wait itself are sent as `notifications/progress` ([`progress`]).
+//! - Tenant: under stdio, the host's `--tenant`; over HTTP, the tenant whose token the request carries
+//!   (every request is authenticated; the tools listed and the policy a call runs under are its).
 //! - Transport: stdio lines are checked before the SDK sees them, so an unparseable line gets `-32700`
 //!   and an invalid `tools/call` `-32602` ([`jsonrpc`]).
 //! - Cancellation: `notifications/cancelled` drops the call's future, which drops the wasmtime store and
@@ -19,6 +22,8 @@
 //!   `structuredContent`, except for the official four without `--structured-content`). Nothing a
 //!   call does brings the server down.
 
+pub mod auth;
+pub mod http;
 pub mod jsonrpc;
 pub mod names;
 pub mod official;
@@ -43,14 +48,18 @@ pub struct Options {
 use crate::bindings::{CommandInfo, ThetaError};
 use crate::report;
 use crate::runtime::Runtime;
+use auth::Authenticated;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// The server's instructions, naming only the tools offered (`tool` gives a command's tool name if the
 /// tenant may run it).
@@ -92,7 +101,7 @@ fn instructions(tool: impl Fn(&str) -> Option<String>) -> String {
          dedicated deployments bill hourly until deleted and need readiness retries while they warm up.",
     );
     out.push_str(
-        " Only the tools this host's tenant may run are listed. Credentials stay in the host; the host may \
+        " Only the tools this tenant may run are listed. Credentials stay in the host; the host may \
          run in dry-run, in which case paid and mutating tools return a preview of the request instead of \
          sending it.",
     );
@@ -105,20 +114,45 @@ struct Entry {
     tool: Tool,
 }
 
+/// Whose tools a request sees and whose policy its call runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tenancy {
+    /// The host's tenant (`--tenant`): stdio, one client.
+    Host,
+    /// The tenant the request authenticated as ([`Authenticated`] in its HTTP parts, put there by
+    /// [`http`]). A request without one is refused, never run as the host's tenant.
+    PerRequest,
+}
+
 /// The MCP server: the runtime and the tools derived from its `describe()`.
 #[derive(Clone)]
 pub struct ThetaMcp {
     runtime: Arc<Runtime>,
     /// Every command the plugin describes, granted or not, with its tool.
     entries: Arc<Vec<Entry>>,
-    instructions: Arc<str>,
+    tenancy: Tenancy,
     structured: bool,
+    /// Every tool call holds a token of this tracker while it runs (graceful shutdown waits for them).
+    calls: TaskTracker,
+    /// Set when shutting down: new calls are refused.
+    draining: CancellationToken,
+    /// Set when the shutdown grace is over: running calls are cancelled (their stores dropped).
+    stop: CancellationToken,
 }
 
 impl ThetaMcp {
     /// Reads the plugin's commands once and names their tools; fails if two commands would get the same
     /// tool name. The tool list does not change while the server runs.
     pub async fn new(runtime: Runtime, options: Options) -> anyhow::Result<Self> {
+        Self::shared(Arc::new(runtime), options, Tenancy::Host).await
+    }
+
+    /// A server over a runtime others share (every HTTP session gets a clone of one server).
+    pub async fn shared(
+        runtime: Arc<Runtime>,
+        options: Options,
+        tenancy: Tenancy,
+    ) -> anyhow::Result<Self> {
         let commands: Vec<CommandInfo> = runtime
             .describe()
             .await?
@@ -139,45 +173,107 @@ impl ThetaMcp {
                 }
             })
             .collect();
-        let tenant = &runtime.config().tenant;
-        let instructions = instructions(|command| {
-            entries
-                .iter()
-                .find(|e| e.command == command && runtime.is_granted(tenant, command))
-                .map(|e| e.tool.name.to_string())
-        });
         Ok(Self {
-            runtime: Arc::new(runtime),
+            runtime,
             entries: Arc::new(entries),
-            instructions: instructions.into(),
+            tenancy,
             structured: options.structured,
+            calls: TaskTracker::new(),
+            draining: CancellationToken::new(),
+            stop: CancellationToken::new(),
         })
     }
 
-    /// The entries of the commands the host's tenant may run: the same check the runtime applies
-    /// before a call, so no tool is offered that would be denied.
-    fn offered(&self) -> impl Iterator<Item = &Entry> {
-        let tenant = &self.runtime.config().tenant;
+    /// The server's instructions for `tenant`, naming only its tools.
+    fn instructions_for(&self, tenant: &str) -> String {
+        instructions(|command| {
+            self.offered(tenant)
+                .find(|e| e.command == command)
+                .map(|e| e.tool.name.to_string())
+        })
+    }
+
+    /// The tenant a request is served as; `None` for an HTTP request that did not authenticate.
+    fn tenant_of<'a>(&'a self, extensions: &'a rmcp::model::Extensions) -> Option<&'a str> {
+        match self.tenancy {
+            Tenancy::Host => Some(self.runtime.config().tenant.as_str()),
+            Tenancy::PerRequest => extensions
+                .get::<::http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<Authenticated>())
+                .map(|a| a.0.as_str()),
+        }
+    }
+
+    fn tenant_or_refuse<'a>(
+        &'a self,
+        context: &'a RequestContext<RoleServer>,
+    ) -> Result<&'a str, ErrorData> {
+        self.tenant_of(&context.extensions).ok_or_else(|| {
+            ErrorData::invalid_request("the request is not authenticated as a tenant", None)
+        })
+    }
+
+    /// The entries of the commands `tenant` may run: the same check the runtime applies before a
+    /// call, so no tool is offered that would be denied.
+    fn offered<'a>(&'a self, tenant: &'a str) -> impl Iterator<Item = &'a Entry> {
         self.entries
             .iter()
             .filter(move |e| self.runtime.is_granted(tenant, &e.command))
     }
 
-    /// The tools offered in `tools/list`.
+    /// The tools offered to the host's tenant in `tools/list`.
     pub fn tools(&self) -> Vec<Tool> {
-        self.offered().map(|e| e.tool.clone()).collect()
+        self.tools_for(&self.runtime.config().tenant)
+    }
+
+    /// The tools offered to `tenant`.
+    pub fn tools_for(&self, tenant: &str) -> Vec<Tool> {
+        self.offered(tenant).map(|e| e.tool.clone()).collect()
+    }
+
+    /// Stops taking calls; running ones go on.
+    pub fn drain(&self) {
+        self.draining.cancel();
+        self.calls.close();
+    }
+
+    /// Waits until no call runs, at most `limit`. True if none does.
+    pub async fn calls_finished(&self, limit: std::time::Duration) -> bool {
+        self.calls.close();
+        tokio::time::timeout(limit, self.calls.wait()).await.is_ok()
+    }
+
+    /// How many calls are running.
+    pub fn calls_running(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Cancels every running call, as a client's `notifications/cancelled` would.
+    pub fn cancel_calls(&self) {
+        self.stop.cancel();
     }
 
     /// Runs one tool call to its result, or to cancellation. A command the tenant is not granted still
     /// reaches the runtime, which answers `denied`.
     async fn call(
         &self,
+        tenant: &str,
         tool: &str,
         args: Value,
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
+        let _running = self.calls.token();
+        if self.draining.is_cancelled() {
+            let mut r = CallToolResult::error(vec![ContentBlock::text(
+                "Error: unavailable: the server is shutting down; retry on another instance or after its restart",
+            )]);
+            if self.structured {
+                r.structured_content = Some(json!({"error": {"kind": "unavailable"}}));
+            }
+            return r;
+        }
         let Some(entry) = self.entries.iter().find(|e| e.tool.name == tool) else {
-            let known: Vec<&str> = self.offered().map(|e| e.tool.name.as_ref()).collect();
+            let known: Vec<&str> = self.offered(tenant).map(|e| e.tool.name.as_ref()).collect();
             return error_result(
                 &ThetaError::InvalidArgument(
                     crate::bindings::exports::theta::edgecloud::types::InvalidArgument {
@@ -215,10 +311,11 @@ impl ThetaMcp {
         let outcome = {
             // Dropping this future (on cancellation) drops the call's store: the guest stops, its
             // outbound requests are aborted, and the tenant's call slot is released.
-            let call = self.runtime.invoke(name, &args_json, events);
+            let call = self.runtime.invoke_as(tenant, name, &args_json, events);
             tokio::select! {
                 outcome = call => Some(outcome),
                 () = context.ct.cancelled() => None,
+                () = self.stop.cancelled() => None,
             }
         };
         if let Some(h) = heartbeat {
@@ -229,13 +326,19 @@ impl ThetaMcp {
         let notes = official::notes_text(&after.notes);
         match outcome {
             None => {
+                let by = if self.stop.is_cancelled() {
+                    "the server's shutdown"
+                } else {
+                    "the client"
+                };
                 tracing::info!(
                     tool = name,
-                    "call cancelled by the client; the plugin was stopped"
+                    tenant,
+                    "call cancelled by {by}; the plugin was stopped"
                 );
-                let mut r = CallToolResult::error(vec![ContentBlock::text(
-                    "Error: cancelled: the client cancelled the call; the plugin was stopped",
-                )]);
+                let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
+                    "Error: cancelled: {by} cancelled the call; the plugin was stopped"
+                ))]);
                 if structured {
                     r.structured_content = Some(json!({"error": {"kind": "cancelled"}}));
                 }
@@ -305,21 +408,47 @@ pub fn error_result(err: &ThetaError, structured: bool, notes: &[String]) -> Cal
 
 impl ServerHandler for ThetaMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("theta-host", env!("CARGO_PKG_VERSION")))
-            .with_instructions(self.instructions.as_ref())
+        let info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("theta-host", env!("CARGO_PKG_VERSION")));
+        match self.tenancy {
+            Tenancy::Host => {
+                info.with_instructions(self.instructions_for(&self.runtime.config().tenant))
+            }
+            // Named per tenant in `initialize`; without one (a stateless `server/discover`), none.
+            Tenancy::PerRequest => info.with_instructions(instructions(|_| None)),
+        }
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        let tenant = self.tenant_or_refuse(&context)?.to_owned();
+        context.peer.set_peer_info(request.clone());
+        let mut info = self.negotiate_initialize(&request)?;
+        info.instructions = Some(self.instructions_for(&tenant));
+        Ok(info)
     }
 
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools()))
+        let tenant = self.tenant_or_refuse(&context)?;
+        Ok(ListToolsResult::with_all_items(self.tools_for(tenant)))
     }
 
+    /// The tool's schema, for rmcp's checks of a request's headers: over HTTP it is asked without
+    /// the request's tenant, so every tool answers (the call itself is checked against the grants).
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.offered()
+        let tenant = &self.runtime.config().tenant;
+        self.entries
+            .iter()
+            .filter(|e| {
+                self.tenancy == Tenancy::PerRequest || self.runtime.is_granted(tenant, &e.command)
+            })
             .find(|e| e.tool.name == name)
             .map(|e| e.tool.clone())
     }
@@ -329,8 +458,12 @@ impl ServerHandler for ThetaMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let tenant = self.tenant_or_refuse(&context)?.to_owned();
         let args = tools::arguments(request.arguments);
-        Ok(self.call(&request.name, args, context).await.into())
+        Ok(self
+            .call(&tenant, &request.name, args, context)
+            .await
+            .into())
     }
 }
 
@@ -350,5 +483,7 @@ pub async fn serve_stdio(runtime: Runtime, options: Options) -> anyhow::Result<(
         .map_err(|e| anyhow::anyhow!("MCP initialization failed: {e}"))?;
     running.waiting().await?;
     jsonrpc::drain(stdio.done).await;
+    // A call cancelled just before the client left may still be releasing its slot and holds.
+    crate::background::drain(std::time::Duration::from_secs(5)).await;
     Ok(())
 }

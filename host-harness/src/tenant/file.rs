@@ -68,6 +68,11 @@ struct TenantSchema {
     /// Hours a deployment created through the host may live before the janitor deletes it; its
     /// hours are charged against the cap when it is created.
     max_deployment_hours: Option<u32>,
+    /// `theta-host serve`: the SHA-256 (hex) of the tenant's bearer token (`theta-host token hash`).
+    token_sha256: Option<String>,
+    /// `theta-host serve`: refuse the tenant's token (the tenant keeps its spend history).
+    #[serde(default)]
+    revoked: bool,
 }
 
 fn all() -> Vec<String> {
@@ -85,6 +90,15 @@ pub struct PolicyFile {
     pub store: Option<String>,
     pub prices: PriceTable,
     pub tenants: BTreeMap<String, TenantPolicy>,
+    /// How each tenant authenticates to `theta-host serve` (tenants without a token cannot).
+    pub access: BTreeMap<String, Access>,
+}
+
+/// A tenant's bearer-token credential for `theta-host serve`: only the token's hash is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub token_sha256: Option<[u8; 32]>,
+    pub revoked: bool,
 }
 
 /// Reads and validates a policy file.
@@ -155,8 +169,35 @@ pub fn parse(text: &str, origin: &str) -> anyhow::Result<PolicyFile> {
         prices.set(service, micros);
     }
     let mut tenants = BTreeMap::new();
+    let mut access = BTreeMap::new();
     for (name, t) in schema.tenants {
         let section = format!("[tenants.{name}]");
+        let token_sha256 = match &t.token_sha256 {
+            Some(hex) => Some(crate::mcp::auth::parse_sha256_hex(hex).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} must be 64 hex digits (the output of `theta-host token hash`), not the token itself",
+                    at("token_sha256", &section)
+                )
+            })?),
+            None => None,
+        };
+        if let Some(hash) = token_sha256
+            && let Some((other, _)) = access
+                .iter()
+                .find(|(_, a): &(&String, &Access)| a.token_sha256 == Some(hash))
+        {
+            anyhow::bail!(
+                "{} is the same as tenant `{other}`'s: every tenant needs its own token",
+                at("token_sha256", &section)
+            );
+        }
+        access.insert(
+            name.clone(),
+            Access {
+                token_sha256,
+                revoked: t.revoked,
+            },
+        );
         let mut effects = Vec::new();
         for e in &t.effects {
             effects.push(match e.as_str() {
@@ -249,6 +290,7 @@ pub fn parse(text: &str, origin: &str) -> anyhow::Result<PolicyFile> {
         store: schema.store,
         prices,
         tenants,
+        access,
     })
 }
 
@@ -368,6 +410,47 @@ allowed_hosts = ["ondemand.thetaedgecloud.com"]
             let err = parse(text, "t.toml").unwrap_err().to_string();
             assert!(err.contains(at) && err.contains(key), "{text:?} → {err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tokens {
+    use super::parse;
+
+    #[test]
+    fn token_hashes_are_read_checked_and_unique() {
+        let hash = crate::mcp::auth::token_sha256_hex("a-long-random-token-for-tenant-a");
+        let text = format!(
+            "[tenants.a]\ntoken_sha256 = \"{hash}\"\n[tenants.b]\nrevoked = true\ntoken_sha256 = \"{}\"\n[tenants.c]\n",
+            crate::mcp::auth::token_sha256_hex("another-random-token-for-tenant-b").to_uppercase()
+        );
+        let f = parse(&text, "t.toml").unwrap();
+        assert_eq!(
+            f.access["a"].token_sha256,
+            crate::mcp::auth::parse_sha256_hex(&hash)
+        );
+        assert!(!f.access["a"].revoked);
+        assert!(f.access["b"].revoked);
+        assert_eq!(f.access["c"].token_sha256, None);
+
+        // The token itself instead of its hash: refused, naming the line and key.
+        let err = parse("[tenants.a]\ntoken_sha256 = \"my-token\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml:2") && err.contains("token_sha256"),
+            "{err}"
+        );
+        assert!(err.contains("token hash"), "{err}");
+        // Two tenants with one token: which tenant a request is would be ambiguous.
+        let dup = format!(
+            "[tenants.a]\ntoken_sha256 = \"{hash}\"\n[tenants.b]\ntoken_sha256 = \"{hash}\"\n"
+        );
+        let err = parse(&dup, "t.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("t.toml:4") && err.contains("tenant `a`"),
+            "{err}"
+        );
     }
 }
 

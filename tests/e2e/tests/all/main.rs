@@ -16,6 +16,7 @@ mod mcp;
 mod mcp_compat;
 mod money;
 mod ondemand;
+mod serve;
 mod smoke;
 mod tenants;
 mod typed;

@@ -81,6 +81,17 @@ pub(crate) fn command(
     mcp_flags: &[&str],
     env: &[(&str, &str)],
 ) -> (tokio::process::Command, PathBuf) {
+    host_command(fake, flags, "mcp", mcp_flags, env)
+}
+
+/// `theta-host [flags] <subcommand> [sub_flags]` against the fake, as [`command`].
+pub(crate) fn host_command(
+    fake: &FakeEdgeCloud,
+    flags: &[&str],
+    subcommand: &str,
+    sub_flags: &[&str],
+    env: &[(&str, &str)],
+) -> (tokio::process::Command, PathBuf) {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let log = std::env::temp_dir().join(format!("theta-mcp-{}-{n}.log", std::process::id()));
@@ -98,8 +109,8 @@ pub(crate) fn command(
         .arg(plugin_wasm())
         .args(["--test-upstream", &fake.addr().to_string()])
         .args(flags)
-        .arg("mcp")
-        .args(mcp_flags);
+        .arg(subcommand)
+        .args(sub_flags);
     for (k, v) in env {
         cmd.env(k, v);
     }
