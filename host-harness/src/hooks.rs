@@ -522,8 +522,8 @@ async fn send(
     // becomes reachable for the rest of the call. So is an upload-URL answer: its presigned URLs
     // become this call's single-use upload grants.
     let grants_uploads = policy::routes::grants_uploads(route);
-    let reads_answer = (route.price == Price::DeploymentHours || grants_uploads)
-        && (200..300).contains(&status);
+    let reads_answer =
+        (route.price == Price::DeploymentHours || grants_uploads) && (200..300).contains(&status);
     let (parts, body) = response.into_parts();
     let body: wasmtime_wasi_http::WasiBody = if reads_answer {
         let bytes = match read_body(body, limits.max_response_bytes).await {

@@ -40,7 +40,10 @@ pub fn is_storage_host(uri: &Uri) -> bool {
 /// `{field: {presigned_url, filename}}` (live) and `{urls: {field: {upload_url, filename}}}`
 /// (official MCP), with or without the `{status, body}` envelope.
 pub fn granted_urls(answer: &Value) -> Vec<String> {
-    let root = answer.get("body").filter(|b| b.is_object()).unwrap_or(answer);
+    let root = answer
+        .get("body")
+        .filter(|b| b.is_object())
+        .unwrap_or(answer);
     let map = root.get("urls").filter(|u| u.is_object()).unwrap_or(root);
     let Some(entries) = map.as_object() else {
         return Vec::new();

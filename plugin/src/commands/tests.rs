@@ -1225,8 +1225,15 @@ fn upload_asks_for_the_url_then_puts_the_bytes_to_exactly_it() {
     );
     let sent = fake.sent();
     assert_eq!(sent.len(), 2);
-    assert!(sent[0].url.ends_with("/infer_request/blip/input_presigned_urls"));
-    assert_eq!((sent[1].method.as_str(), sent[1].url.as_str()), ("PUT", SIGNED));
+    assert!(
+        sent[0]
+            .url
+            .ends_with("/infer_request/blip/input_presigned_urls")
+    );
+    assert_eq!(
+        (sent[1].method.as_str(), sent[1].url.as_str()),
+        ("PUT", SIGNED)
+    );
     assert_eq!(sent[1].body.as_deref(), Some(&b"hello"[..]));
     assert!(
         sent[1]
@@ -1272,7 +1279,13 @@ fn upload_refusals_name_the_cap_and_never_the_signature() {
     );
     let text = format!("{:?}", r.unwrap_err());
     assert!(text.contains("SignatureDoesNotMatch"), "{text}");
-    assert!(text.contains("https://storage.googleapis.com/b/f1_input_img"), "{text}");
-    assert!(!text.contains("deadbeef") && !text.contains("X-Goog"), "{text}");
+    assert!(
+        text.contains("https://storage.googleapis.com/b/f1_input_img"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("deadbeef") && !text.contains("X-Goog"),
+        "{text}"
+    );
     assert_eq!(fake.sent().len(), 2, "a PUT is never retried");
 }

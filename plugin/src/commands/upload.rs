@@ -270,9 +270,7 @@ fn send_error(e: TransportError, url: &str, content_type: &str) -> ThetaError {
         TransportError::MissingCredential { variable, hint } => {
             ThetaError::MissingCredential { variable, hint }
         }
-        TransportError::Failed(m)
-        | TransportError::NotSent(m)
-        | TransportError::AfterSend(m) => {
+        TransportError::Failed(m) | TransportError::NotSent(m) | TransportError::AfterSend(m) => {
             ThetaError::transport(format!("PUT {shown}: {}", clean(m)))
         }
     }
