@@ -18,5 +18,6 @@ mod ondemand;
 mod smoke;
 mod tenants;
 mod typed;
+mod uploads;
 mod video;
 mod wasm_docs;
