@@ -25,6 +25,7 @@ pub mod report;
 pub mod runtime;
 pub mod sandbox;
 pub mod smoke;
+pub mod smoke_inputs;
 pub mod spend;
 pub mod state;
 pub mod tenant;
