@@ -424,12 +424,12 @@ mod tests {
             ("SERVICES", "blip, whisper"),
             ("THETA_MAX_BUDGET_USD", "0.5"),
         ]);
-        let o = SmokeOptions::new(vec![], None, &skill).unwrap();
+        let o = SmokeOptions::new(vec![], None, skill).unwrap();
         assert_eq!(
             (o.services.clone(), o.max_budget_usd),
             (vec!["blip".to_owned(), "whisper".to_owned()], 0.5)
         );
-        let o = SmokeOptions::new(vec!["flux".into()], Some(0.1), &skill).unwrap();
+        let o = SmokeOptions::new(vec!["flux".into()], Some(0.1), skill).unwrap();
         assert_eq!(
             (o.services, o.max_budget_usd),
             (vec!["flux".to_owned()], 0.1)

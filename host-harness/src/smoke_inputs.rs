@@ -37,13 +37,11 @@ pub fn upload_input(service: &str) -> Option<UploadInput> {
 /// An 8×8 blue RGB PNG: signature, IHDR, one IDAT (zlib with a stored block), IEND.
 pub fn tiny_png() -> Vec<u8> {
     const SIDE: u32 = 8;
-    let mut raw = Vec::new();
-    for _ in 0..SIDE {
-        raw.push(0); // filter: none
-        for _ in 0..SIDE {
-            raw.extend_from_slice(&[0x20, 0x60, 0xe0]);
-        }
-    }
+    // Each row: filter byte 0 (none), then the pixels.
+    let row: Vec<u8> = std::iter::once(0)
+        .chain([0x20, 0x60, 0xe0].repeat(SIDE as usize))
+        .collect();
+    let raw = row.repeat(SIDE as usize);
     let mut zlib = vec![0x78, 0x01, 0x01];
     let len = raw.len() as u16;
     zlib.extend_from_slice(&len.to_le_bytes());
