@@ -73,6 +73,9 @@ pub struct CallOutbound {
     /// the endpoint to require: the host adds it to the call's requests to that endpoint (the guest
     /// may not set credential headers).
     own_deployments: Mutex<Vec<(String, Option<Injection>)>>,
+    /// Presigned upload URLs (canonical) this call's upload-URL answers named and it has not PUT to
+    /// yet: single-use grants, the only way to the storage host.
+    upload_grants: Mutex<Vec<String>>,
 }
 
 impl CallOutbound {
@@ -91,6 +94,7 @@ impl CallOutbound {
             refusals: AtomicU32::new(0),
             stopped: AtomicBool::new(false),
             own_deployments: Mutex::new(Vec::new()),
+            upload_grants: Mutex::new(Vec::new()),
         }
     }
 
@@ -128,6 +132,31 @@ impl CallOutbound {
             .iter()
             .map(|(host, _)| host.clone())
             .collect()
+    }
+
+    fn upload_grants(&self) -> Vec<String> {
+        self.upload_grants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn learn_upload_grants(&self, urls: Vec<String>) {
+        let mut grants = self.upload_grants.lock().unwrap_or_else(|p| p.into_inner());
+        for url in urls {
+            if !grants.contains(&url) {
+                grants.push(url);
+            }
+        }
+    }
+
+    /// Uses up the grant of `url`; false when it is not (or no longer) granted, e.g. a second
+    /// request to it that passed the check while the first was being read.
+    fn take_upload_grant(&self, url: &str) -> bool {
+        let mut grants = self.upload_grants.lock().unwrap_or_else(|p| p.into_inner());
+        let before = grants.len();
+        grants.retain(|g| g != url);
+        grants.len() < before
     }
 
     fn learn_deployment_host(&self, host: String, auth: Option<Injection>) {
@@ -294,6 +323,7 @@ async fn send(
             &uri,
             &call.command,
             &out.own_deployments(),
+            &out.upload_grants(),
             |family| shared.credentials.get(family).is_some(),
         )
         .map_err(refuse)?;
@@ -343,7 +373,10 @@ async fn send(
     // Bodies the price depends on, and every paid body, are read whole before anything is sent: the
     // size limit is reported as a limit (never a transport fault), and the price is read from what
     // will actually be sent.
-    let mut outgoing = if effect == Effect::Spend || route.price != Price::Free {
+    // A presigned upload is read whole too: the size limit refuses it before anything is sent.
+    let presigned_upload = approved.api == policy::Api::PresignedUpload;
+    let mut outgoing = if effect == Effect::Spend || route.price != Price::Free || presigned_upload
+    {
         match read_body(body, limits.max_request_bytes).await {
             Ok(bytes) => Outgoing::Read(bytes),
             Err(BodyRead::TooLarge(seen)) => {
@@ -357,6 +390,15 @@ async fn send(
     } else {
         Outgoing::Streamed(body)
     };
+    if presigned_upload {
+        let url = policy::presigned::canonical_url(&uri).unwrap_or_default();
+        if !out.take_upload_grant(&url) {
+            return Err(refuse(Refusal::Denied(format!(
+                "PUT {} was used already: a presigned upload URL is granted for one PUT",
+                policy::presigned::shown(&uri)
+            ))));
+        }
+    }
     let mut body_json: Option<serde_json::Value> = match &outgoing {
         Outgoing::Read(bytes) => serde_json::from_slice(bytes).ok(),
         Outgoing::Streamed(_) => None,
@@ -418,7 +460,8 @@ async fn send(
         header::HOST,
         HeaderValue::from_str(&host_header).map_err(|_| HttpError::HttpRequestUriInvalid)?,
     );
-    if let Some(credential) = shared.credentials.get(approved.family()) {
+    // A presigned URL carries its own signature: no credential of ours ever goes to the storage host.
+    if !presigned_upload && let Some(credential) = shared.credentials.get(approved.family()) {
         inject(&mut headers, &credential.injection)?;
     }
     if approved.api == policy::Api::OwnDeployment
@@ -508,8 +551,11 @@ async fn send(
     let accepted = !(400..500).contains(&status);
     let (record, hold) = in_flight.take_response(status, accepted);
     // A create's answer is read whole: it names the deployment (lease) and its endpoint, which
-    // becomes reachable for the rest of the call.
-    let reads_answer = route.price == Price::DeploymentHours && (200..300).contains(&status);
+    // becomes reachable for the rest of the call. So is an upload-URL answer: its presigned URLs
+    // become this call's single-use upload grants.
+    let grants_uploads = policy::routes::grants_uploads(route);
+    let reads_answer =
+        (route.price == Price::DeploymentHours || grants_uploads) && (200..300).contains(&status);
     let (parts, body) = response.into_parts();
     let body: wasmtime_wasi_http::WasiBody = if reads_answer {
         let bytes = match read_body(body, limits.max_response_bytes).await {
@@ -530,8 +576,12 @@ async fn send(
             }
         };
         let answer = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        if grants_uploads && let Some(answer) = &answer {
+            out.learn_upload_grants(policy::presigned::granted_urls(answer));
+        }
         if let Some(host) = answer
             .as_ref()
+            .filter(|_| route.price == Price::DeploymentHours)
             .and_then(crate::policy::classify::deployment_endpoint_host)
             .filter(|h| tenant.policy.allowlist.allows_host(h))
         {

@@ -27,6 +27,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod setup;
 pub mod smoke;
+pub mod smoke_inputs;
 pub mod spend;
 pub mod state;
 pub mod tenant;

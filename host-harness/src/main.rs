@@ -121,12 +121,13 @@ enum Command {
     /// One cheap call per on-demand service under a budget cap, then a table (see host-harness/src/smoke.rs).
     /// Runs against --test-upstream, or against the real cloud only with --live.
     Smoke {
-        /// Services to call, e.g. qwen3,flux (default qwen3,flux).
+        /// Services to call, e.g. qwen3,flux,blip (default: SERVICES, else qwen3,flux).
         #[arg(long, value_delimiter = ',')]
         services: Vec<String>,
-        /// Stop before the estimated total would pass this many US dollars.
-        #[arg(long, default_value = "2.00")]
-        max_budget_usd: f64,
+        /// Stop before the estimated total would pass this many US dollars (default:
+        /// THETA_MAX_BUDGET_USD, else 2.00).
+        #[arg(long)]
+        max_budget_usd: Option<f64>,
         /// Spend real money on the real Theta EdgeCloud (needs the on-demand token).
         #[arg(long)]
         live: bool,
@@ -344,8 +345,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             let knobs: std::collections::HashMap<String, String> =
                 cfg.passthrough.iter().cloned().collect();
+            // Host configuration first, then the process environment (the skill's SERVICES).
             let opts = theta_host::smoke::SmokeOptions::new(services, max_budget_usd, |k| {
-                knobs.get(k).cloned()
+                knobs.get(k).cloned().or_else(|| std::env::var(k).ok())
             })?;
             let rt = open(cfg, cli.plugin.clone()).await?;
             let prices = theta_host::tenant::pricing::PriceTable::default();

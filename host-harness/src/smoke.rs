@@ -1,19 +1,25 @@
 //! `theta-host smoke`: one cheap real call per on-demand service, through the sandboxed plugin, under a
 //! budget. Each call's cost is estimated from the host's price table before it is sent; a call that
-//! would take the total past `--max-budget-usd` is skipped, and so is every later one. Knobs (host
-//! configuration or environment): `THETA_WAIT_SECONDS` (the `wait` of each call, default 30),
-//! `THETA_POLL_UNTIL_DONE` (poll pending requests, default on), `THETA_POLL_INTERVAL_SECONDS` (3),
-//! `THETA_POLL_TIMEOUT_SECONDS` (180).
+//! would take the total past `--max-budget-usd` is skipped, and so is every later one. Services with
+//! a file input (`blip`, `grounding_dino`, `whisper`) upload a tiny generated file first
+//! (`theta.ondemand.upload`). Knobs (host configuration or environment; the flags win):
+//! `SERVICES` (comma list, as `--services`), `THETA_MAX_BUDGET_USD` (as `--max-budget-usd`, default
+//! 2.00), `THETA_WAIT_SECONDS` (the `wait` of each call, default 30), `THETA_POLL_UNTIL_DONE` (poll
+//! pending requests, default on), `THETA_POLL_INTERVAL_SECONDS` (3), `THETA_POLL_TIMEOUT_SECONDS`
+//! (180).
 
 use crate::events::EventCallback;
 use crate::policy::Price;
 use crate::runtime::Runtime;
+use crate::smoke_inputs::upload_input;
 use crate::tenant::pricing::{PriceTable, micros_to_usd, usd_to_micros};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// Services the smoke run calls when none are named: the cheapest chat and image services.
 pub const DEFAULT_SERVICES: [&str; 2] = ["qwen3", "flux"];
+/// The budget when neither `--max-budget-usd` nor `THETA_MAX_BUDGET_USD` gives one.
+pub const DEFAULT_MAX_BUDGET_USD: f64 = 2.0;
 
 #[derive(Clone, Debug)]
 pub struct SmokeOptions {
@@ -26,15 +32,34 @@ pub struct SmokeOptions {
 }
 
 impl SmokeOptions {
-    /// Options from the flags and the `THETA_*` knobs (`get` reads host configuration).
+    /// Options from the flags (`services` empty and `max_budget_usd` `None` when not given) and the
+    /// knobs (`get` reads host configuration and the environment); a flag wins over its knob.
     pub fn new(
         services: Vec<String>,
-        max_budget_usd: f64,
+        max_budget_usd: Option<f64>,
         get: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Self> {
+        let max_budget_usd = match max_budget_usd {
+            Some(usd) => usd,
+            None => match get("THETA_MAX_BUDGET_USD").filter(|v| !v.trim().is_empty()) {
+                None => DEFAULT_MAX_BUDGET_USD,
+                Some(v) => v.trim().parse::<f64>().map_err(|_| {
+                    anyhow::anyhow!("THETA_MAX_BUDGET_USD must be a number of dollars, got `{v}`")
+                })?,
+            },
+        };
         if !(max_budget_usd.is_finite() && max_budget_usd >= 0.0) {
-            anyhow::bail!("--max-budget-usd must be a non-negative number of dollars");
+            anyhow::bail!(
+                "the budget (--max-budget-usd / THETA_MAX_BUDGET_USD) must be a non-negative number of dollars"
+            );
         }
+        let services = if services.iter().any(|s| !s.trim().is_empty()) {
+            services
+        } else {
+            get("SERVICES")
+                .map(|v| v.split(',').map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
         let num = |name: &str, default: f64, max: f64| -> anyhow::Result<f64> {
             match get(name).filter(|v| !v.trim().is_empty()) {
                 None => Ok(default),
@@ -127,6 +152,10 @@ pub fn cheap_call(service: &str, wait: u32) -> Result<(&'static str, Value), Str
         }
         "stable_diffusion_xl_turbo" => json!({"prompt": "a small blue square", "steps": 1}),
         "kokoro_82m" => json!({"text": "OK", "voice": "af_sky"}),
+        // The file name is filled in once the file is uploaded (see `run`).
+        other if upload_input(other).is_some() => {
+            upload_input(other).map(|u| u.input).unwrap_or_default()
+        }
         other => {
             return Err(format!(
                 "no cheap smoke input is known for `{other}` (it needs a file or a long job)"
@@ -213,6 +242,31 @@ pub async fn run(
             continue;
         }
         let started = Instant::now();
+        let mut args = args;
+        if let Some(file) = upload_input(service) {
+            use base64::Engine;
+            let upload = json!({
+                "service": service,
+                "input_field": file.field,
+                "data_base64": base64::engine::general_purpose::STANDARD.encode(&file.bytes),
+                "content_type": file.content_type,
+            });
+            match rt
+                .invoke("theta.ondemand.upload", &upload.to_string(), events.clone())
+                .await?
+            {
+                Ok(json) => {
+                    let v: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+                    args["input"][file.field] = v["filename"].clone();
+                }
+                Err(e) => {
+                    let note = format!("upload failed: {}", crate::report::error_text(&e));
+                    let ms = started.elapsed().as_millis() as u64;
+                    rows.push(row("error", "theta.ondemand.upload", None, total, ms, note));
+                    continue;
+                }
+            }
+        }
         let outcome = rt
             .invoke(command, &args.to_string(), events.clone())
             .await?;
@@ -337,12 +391,13 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             }
         };
-        let o = SmokeOptions::new(vec![], 2.0, env(&[])).unwrap();
+        let o = SmokeOptions::new(vec![], None, env(&[])).unwrap();
+        assert_eq!(o.max_budget_usd, DEFAULT_MAX_BUDGET_USD);
         assert_eq!(o.services, ["qwen3", "flux"]);
         assert_eq!((o.wait_seconds, o.poll_until_done), (30, true));
         let o = SmokeOptions::new(
             vec!["flux".into()],
-            1.0,
+            Some(1.0),
             env(&[
                 ("THETA_WAIT_SECONDS", "0"),
                 ("THETA_POLL_UNTIL_DONE", "0"),
@@ -352,17 +407,41 @@ mod tests {
         .unwrap();
         assert_eq!((o.wait_seconds, o.poll_until_done), (0, false));
         assert_eq!(o.poll_interval, Duration::from_millis(500));
-        assert!(SmokeOptions::new(vec![], -1.0, env(&[])).is_err());
-        assert!(SmokeOptions::new(vec![], 1.0, env(&[("THETA_WAIT_SECONDS", "600")])).is_err());
+        assert!(SmokeOptions::new(vec![], Some(-1.0), env(&[])).is_err());
         assert!(
-            SmokeOptions::new(vec![], 1.0, env(&[("THETA_POLL_UNTIL_DONE", "maybe")])).is_err()
+            SmokeOptions::new(vec![], Some(1.0), env(&[("THETA_WAIT_SECONDS", "600")])).is_err()
         );
+        assert!(
+            SmokeOptions::new(
+                vec![],
+                Some(1.0),
+                env(&[("THETA_POLL_UNTIL_DONE", "maybe")])
+            )
+            .is_err()
+        );
+        // The skill's variables, and the flags over them.
+        let skill = env(&[
+            ("SERVICES", "blip, whisper"),
+            ("THETA_MAX_BUDGET_USD", "0.5"),
+        ]);
+        let o = SmokeOptions::new(vec![], None, skill).unwrap();
+        assert_eq!(
+            (o.services.clone(), o.max_budget_usd),
+            (vec!["blip".to_owned(), "whisper".to_owned()], 0.5)
+        );
+        let o = SmokeOptions::new(vec!["flux".into()], Some(0.1), skill).unwrap();
+        assert_eq!(
+            (o.services, o.max_budget_usd),
+            (vec!["flux".to_owned()], 0.1)
+        );
+        assert!(SmokeOptions::new(vec![], None, env(&[("THETA_MAX_BUDGET_USD", "lots")])).is_err());
     }
 
     #[test]
     fn cheap_calls() {
         assert_eq!(cheap_call("qwen3", 5).unwrap().0, "theta.ondemand.chat");
         assert_eq!(cheap_call("flux", 5).unwrap().1["wait"], 5);
-        assert!(cheap_call("whisper", 5).is_err());
+        assert_eq!(cheap_call("whisper", 5).unwrap().0, "infer");
+        assert!(cheap_call("step_video", 5).is_err());
     }
 }

@@ -65,7 +65,7 @@ wit_bindgen::generate!({
 #[cfg(not(feature = "ironclaw"))]
 use client::Ctx;
 #[cfg(not(any(feature = "ironclaw", feature = "commands-only")))]
-use commands::{chat, ondemand};
+use commands::{ToJson, chat, ondemand, upload};
 #[cfg(not(feature = "ironclaw"))]
 use exports::theta::edgecloud::commands as wit_commands;
 #[cfg(not(any(feature = "ironclaw", feature = "commands-only")))]
@@ -249,6 +249,25 @@ impl wit::Guest for Plugin {
                 filename: u.filename,
             })
             .collect())
+    }
+
+    fn upload(args: wit::UploadArgs) -> Result<wit::UploadedFile, wit_types::ThetaError> {
+        let args = upload::UploadArgs {
+            service: args.service,
+            input_field: args.input_field,
+            data: args.data,
+            content_type: args.content_type,
+            prediction: args.prediction,
+        };
+        let done = with_ctx(|ctx| upload::upload(ctx, args))?;
+        let input = done.to_json()["input"].to_string();
+        Ok(wit::UploadedFile {
+            service: done.service,
+            input_field: done.input_field,
+            filename: done.filename,
+            uploaded_bytes: done.uploaded_bytes,
+            input,
+        })
     }
 
     fn chat(args: wit::ChatArgs) -> Result<wit::ChatReply, wit_types::ThetaError> {

@@ -123,6 +123,20 @@ impl Allowlist {
 
     /// Checks a request URI; the error says which rule refused it.
     pub fn check(&self, uri: &Uri) -> Result<AllowedTarget, String> {
+        self.check_with(uri, |host| self.allows_host(host))
+    }
+
+    /// Checks a URL the call was granted (a presigned upload URL): every rule of [`Self::check`]
+    /// applies, but its host is allowed for this one URL although it is in no pattern.
+    pub fn check_granted(&self, uri: &Uri, granted_host: &str) -> Result<AllowedTarget, String> {
+        self.check_with(uri, |host| host == granted_host)
+    }
+
+    fn check_with(
+        &self,
+        uri: &Uri,
+        host_allowed: impl Fn(&str) -> bool,
+    ) -> Result<AllowedTarget, String> {
         match uri.scheme_str() {
             Some("https") => {}
             Some(other) => return Err(format!("scheme `{other}` is not allowed: HTTPS only")),
@@ -152,7 +166,7 @@ impl Allowlist {
         }
         let host = raw_host.to_ascii_lowercase();
         validate_dns_name(&host).map_err(|why| format!("host `{raw_host}` is invalid: {why}"))?;
-        if !self.allows_host(&host) {
+        if !host_allowed(&host) {
             return Err(format!(
                 "host `{host}` is not an allowed Theta host (allowed: {})",
                 self.describe()

@@ -7,6 +7,7 @@ pub mod address;
 pub mod allowlist;
 pub mod canonical;
 pub mod classify;
+pub mod presigned;
 pub mod routes;
 
 use crate::credentials::Family;
@@ -112,10 +113,14 @@ impl OutboundPolicy {
         uri: &Uri,
         command: &str,
         own_deployments: &[String],
+        upload_grants: &[String],
         credential_configured: impl Fn(Family) -> bool,
     ) -> Result<Approved, Refusal> {
         if !classify::method_allowed(method) {
             return Err(Refusal::Denied(format!("method {method} is not allowed")));
+        }
+        if presigned::is_storage_host(uri) {
+            return self.check_presigned_upload(method, uri, command, upload_grants);
         }
         let target = self.allowlist.check(uri).map_err(Refusal::Denied)?;
         let known = KnownHosts {
@@ -170,6 +175,52 @@ impl OutboundPolicy {
             api,
             route,
             segments: segments.into_iter().map(str::to_owned).collect(),
+        })
+    }
+
+    /// The storage host is in no allowlist pattern: it is reachable only with a PUT of the upload
+    /// command to exactly a URL this call was granted (and not used yet; the caller takes the grant).
+    fn check_presigned_upload(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        command: &str,
+        upload_grants: &[String],
+    ) -> Result<Approved, Refusal> {
+        let target = self
+            .allowlist
+            .check_granted(uri, presigned::STORAGE_HOST)
+            .map_err(Refusal::Denied)?;
+        let shown = presigned::shown(uri);
+        let route = routes::find(method.as_str(), Api::PresignedUpload, &[]).ok_or_else(|| {
+            Refusal::Denied(format!(
+                "{method} {shown} is not allowed: the storage host takes only the one PUT to a presigned upload URL the call was given"
+            ))
+        })?;
+        if !route.used_by(command) {
+            return Err(Refusal::Denied(format!(
+                "PUT {shown} belongs to {}, not to `{}`: a call may only make its own command's requests",
+                route.commands.join(", "),
+                crate::text::for_terminal(command)
+            )));
+        }
+        let granted = presigned::canonical_url(uri).is_some_and(|url| upload_grants.contains(&url));
+        if !granted {
+            return Err(Refusal::Denied(format!(
+                "PUT {shown} is not a presigned upload URL this call was given, or it was used already: the storage host is reachable only for the exact URL (path and signed query) the upload-URL answer of the same call named, once"
+            )));
+        }
+        if self.dry_run {
+            return Err(Refusal::DryRun {
+                method: method.to_string(),
+                url: shown,
+            });
+        }
+        Ok(Approved {
+            target,
+            api: Api::PresignedUpload,
+            route,
+            segments: Vec::new(),
         })
     }
 }

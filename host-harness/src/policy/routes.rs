@@ -20,6 +20,9 @@ pub enum Api {
     DedicatedEndpoint,
     /// The endpoint of a deployment this call created (learned from the create answer).
     OwnDeployment,
+    /// A presigned upload URL on the storage host that this call's upload-URL answer named (see
+    /// `presigned`): it carries its own signature, so no credential goes there.
+    PresignedUpload,
 }
 
 impl Api {
@@ -29,7 +32,7 @@ impl Api {
             Api::Controller => Family::Controller,
             Api::Video => Family::Video,
             Api::DedicatedEndpoint => Family::DedicatedInference,
-            Api::OwnDeployment => Family::Public,
+            Api::OwnDeployment | Api::PresignedUpload => Family::Public,
         }
     }
 }
@@ -67,6 +70,9 @@ impl Route {
         if self.api != api || !self.methods.contains(&method) {
             return false;
         }
+        if self.path == ANY_GRANTED_PATH {
+            return true;
+        }
         let pattern: Vec<&str> = self
             .path
             .split('/')
@@ -86,12 +92,17 @@ impl Route {
     }
 }
 
+/// The path of a route whose URLs are granted one by one (checked whole, not by shape).
+pub const ANY_GRANTED_PATH: &str = "*";
+
 const GET: &[&str] = &["GET", "HEAD"];
 const POST: &[&str] = &["POST"];
 const PUT_OR_POST: &[&str] = &["PUT", "POST"];
 const DELETE: &[&str] = &["DELETE"];
 
 const ONDEMAND_RUN: &[&str] = &["infer", "theta.ondemand.chat"];
+/// Commands that ask for presigned upload URLs (`theta.ondemand.upload` then PUTs to one).
+const UPLOAD_URL_READERS: &[&str] = &["get_upload_url", super::presigned::UPLOAD_COMMAND];
 const ONDEMAND_POLL: &[&str] = &["get_request_status", "infer", "theta.ondemand.chat"];
 /// Commands that find the project's deployments (route probe, verify after delete, get).
 const DEPLOYMENT_READERS: &[&str] = &[
@@ -155,7 +166,7 @@ pub const ROUTES: &[Route] = &[
         methods: POST,
         api: Api::OnDemand,
         path: "/infer_request/{}/input_presigned_urls",
-        commands: &["get_upload_url"],
+        commands: UPLOAD_URL_READERS,
         effect: Effect::Mutate,
         price: Price::Free,
         credential: true,
@@ -164,7 +175,7 @@ pub const ROUTES: &[Route] = &[
         methods: POST,
         api: Api::OnDemand,
         path: "/infer_request/{}/{}/input_presigned_urls",
-        commands: &["get_upload_url"],
+        commands: UPLOAD_URL_READERS,
         effect: Effect::Mutate,
         price: Price::Free,
         credential: true,
@@ -186,6 +197,16 @@ pub const ROUTES: &[Route] = &[
         effect: Effect::Read,
         price: Price::Free,
         credential: true,
+    },
+    // ---- the storage host, for URLs this call was granted only ----
+    Route {
+        methods: &["PUT"],
+        api: Api::PresignedUpload,
+        path: ANY_GRANTED_PATH,
+        commands: &[super::presigned::UPLOAD_COMMAND],
+        effect: Effect::Mutate,
+        price: Price::Free,
+        credential: false,
     },
     // ---- controller: deployments ----
     Route {
@@ -472,6 +493,11 @@ pub const ROUTES: &[Route] = &[
         credential: false,
     },
 ];
+
+/// Whether a route's answer names presigned upload URLs (which the host then grants to the call).
+pub fn grants_uploads(route: &Route) -> bool {
+    route.api == Api::OnDemand && route.path.ends_with("/input_presigned_urls")
+}
 
 /// The route a request matches, if any. `segments` come from [`super::canonical::segments`].
 pub fn find(method: &str, api: Api, segments: &[&str]) -> Option<&'static Route> {

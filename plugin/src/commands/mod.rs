@@ -11,6 +11,7 @@ pub mod inference;
 pub mod ondemand;
 pub mod readiness;
 pub mod route;
+pub mod upload;
 pub mod video;
 
 use crate::client::Ctx;
@@ -256,6 +257,17 @@ fn commands() -> Vec<Command> {
             fam: Fam::OnDemand,
             public: false,
             run: |ctx, args| to_json(chat::chat(ctx, chat::parse_chat(args)?)?),
+        },
+        Command {
+            name: "theta.ondemand.upload",
+            summary: "Upload one file (base64, at most 8 MiB) for a service's file input in one call: asks for a \
+                          presigned URL, PUTs the bytes to it and returns the `input` to pass to infer. Free, but \
+                          stores the file.",
+            schema: upload::UPLOAD_SCHEMA,
+            effect: Effect::Mutate,
+            fam: Fam::OnDemand,
+            public: false,
+            run: |ctx, args| to_json(upload::upload(ctx, upload::parse_upload(args)?)?),
         },
         // ---- deployments (controller, project scoped) ----
         cmd(

@@ -1266,3 +1266,90 @@ fn a_window_too_long_for_validate_disposable_sends_nothing() {
     assert_eq!(field_of(&r.unwrap_err()), "auth_password");
     assert!(fake.sent().is_empty());
 }
+
+const SIGNED: &str = "https://storage.googleapis.com/b/f1_input_img?X-Goog-Credential=acct%2F1&X-Goog-Signature=deadbeef";
+
+#[test]
+fn upload_asks_for_the_url_then_puts_the_bytes_to_exactly_it() {
+    let answer = format!(
+        r#"{{"status":"success","body":{{"input_img":{{"presigned_url":"{SIGNED}","filename":"f1_input_img"}}}}}}"#
+    );
+    let fake = Fake::default().reply(200, &answer).reply(200, "");
+    let (r, _) = run(
+        &host_config(),
+        &fake,
+        "theta.ondemand.upload",
+        json!({"service": "blip", "input_field": "input_img", "data_base64": "aGVsbG8=", "content_type": "image/png"}),
+    );
+    let r = r.unwrap();
+    assert_eq!(
+        r,
+        json!({"service": "blip", "input_field": "input_img", "filename": "f1_input_img",
+               "uploaded_bytes": 5, "input": {"input_img": "f1_input_img"}})
+    );
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent[0]
+            .url
+            .ends_with("/infer_request/blip/input_presigned_urls")
+    );
+    assert_eq!(
+        (sent[1].method.as_str(), sent[1].url.as_str()),
+        ("PUT", SIGNED)
+    );
+    assert_eq!(sent[1].body.as_deref(), Some(&b"hello"[..]));
+    assert!(
+        sent[1]
+            .headers
+            .iter()
+            .all(|(k, _)| !k.eq_ignore_ascii_case("authorization"))
+    );
+}
+
+#[test]
+fn upload_refusals_name_the_cap_and_never_the_signature() {
+    let big = "A".repeat((upload::MAX_UPLOAD_BYTES / 3 + 1) * 4);
+    let fake = Fake::default();
+    let (r, _) = run(
+        &host_config(),
+        &fake,
+        "theta.ondemand.upload",
+        json!({"service": "blip", "input_field": "input_img", "data_base64": big}),
+    );
+    match r.unwrap_err() {
+        ThetaError::InvalidArgument { field, reason } => {
+            assert_eq!(field, "data_base64");
+            assert!(reason.contains("8388608"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(fake.sent().is_empty());
+    for bad in ["a$bc", "abc=d", "a"] {
+        assert!(upload::decode_base64(bad).is_err(), "{bad}");
+    }
+    assert_eq!(upload::decode_base64("aGk").unwrap(), b"hi");
+
+    let answer = format!(r#"{{"input_img":{{"presigned_url":"{SIGNED}","filename":"f1"}}}}"#);
+    let xml = format!(
+        "<?xml version='1.0'?><Error><Code>SignatureDoesNotMatch</Code><Message>bad</Message><StringToSign>{SIGNED}</StringToSign></Error>"
+    );
+    let fake = Fake::default().reply(200, &answer).reply(403, &xml);
+    let (r, _) = run(
+        &host_config(),
+        &fake,
+        "theta.ondemand.upload",
+        json!({"service": "blip", "input_field": "input_img", "data_base64": "aGk="}),
+    );
+    let text = format!("{:?}", r.unwrap_err());
+    assert!(text.contains("SignatureDoesNotMatch"), "{text}");
+    assert!(
+        text.contains("https://storage.googleapis.com/b/f1_input_img"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("deadbeef") && !text.contains("X-Goog"),
+        "{text}"
+    );
+    assert_eq!(fake.sent().len(), 2, "a PUT is never retried");
+}

@@ -36,9 +36,21 @@ fn output_url(service: &Value, id: &str, field: &str, ext: &str) -> String {
     )
 }
 
-/// The output a service produces for `input`.
-fn output_for(service: &Value, id: &str, input: &Value) -> Value {
+/// The output a service produces for `input`; `uploaded` gives the size of an uploaded file by
+/// name, so outputs about an upload say something derived from it.
+fn output_for(
+    service: &Value,
+    id: &str,
+    input: &Value,
+    uploaded: &dyn Fn(&str) -> Option<usize>,
+) -> Value {
     let text = |k: &str| input[k].as_str().unwrap_or_default().to_owned();
+    let size = |k: &str| uploaded(&text(k));
+    let of_upload = |k: &str| {
+        size(k)
+            .map(|n| format!(" (from a {n}-byte upload)"))
+            .unwrap_or_default()
+    };
     match service["alias"].as_str().unwrap_or_default() {
         "flux" | "stable_diffusion_xl_turbo" | "image_to_image" => {
             json!({"image_url": output_url(service, id, "image_url", "jpg")})
@@ -54,12 +66,27 @@ fn output_for(service: &Value, id: &str, input: &Value) -> Value {
                     json!({"label": label, "score": 0.9, "box": [x, 10, x + 30, 60]})
                 })
                 .collect();
-            json!({"image_url": output_url(service, id, "image_url", "jpg"), "detections": detections})
+            let mut out = json!({"image_url": output_url(service, id, "image_url", "jpg"), "detections": detections});
+            if let Some(n) = size("input_img") {
+                out["input_bytes"] = json!(n);
+            }
+            out
         }
-        "blip" => json!({"text": "a photo of a blue cloud icon on a white background"}),
-        "llava" => json!({"text": format!("Looking at the image: {}", text("question"))}),
+        "blip" => json!({"text": format!(
+            "a photo of a blue cloud icon on a white background{}",
+            of_upload("input_img")
+        )}),
+        "llava" => json!({"text": format!(
+            "Looking at the image{}: {}",
+            of_upload("input_img"),
+            text("question")
+        )}),
         "whisper" => {
-            json!({"text": format!("Transcript of {}: hello from the fake.", text("audio_filename"))})
+            json!({"text": format!(
+                "Transcript of {}{}: hello from the fake.",
+                text("audio_filename"),
+                of_upload("audio_filename")
+            )})
         }
         "step_video" => json!({"video_url": output_url(service, id, "video_url", "mp4")}),
         "kokoro_82m" => json!({"audio_url": output_url(service, id, "audio_url", "wav")}),
@@ -155,7 +182,8 @@ pub(crate) fn create(state: &State, new: NewInfer<'_>, wait: u64) -> Value {
         if wants_failure(&new.input) {
             Err("inference failed: the worker could not process this input (fake failure requested)".into())
         } else {
-            Ok((output_for(service, &id, &new.input), (0, 1)))
+            let uploaded = |name: &str| state.upload(name).map(|b| b.len());
+            Ok((output_for(service, &id, &new.input, &uploaded), (0, 1)))
         }
     });
     let mut object = json!({

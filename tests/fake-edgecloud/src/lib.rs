@@ -23,6 +23,7 @@ mod reply;
 mod server;
 mod sse;
 mod state;
+mod storage;
 mod store;
 mod video;
 
@@ -32,6 +33,7 @@ use std::time::Duration;
 
 pub use faults::{Fault, FaultKind, RouteMatch, SseFraming};
 pub use state::RecordedRequest;
+pub use storage::STORAGE_HOST;
 
 /// The on-demand API's host name; requests carrying it are served by the on-demand family.
 pub const ONDEMAND_HOST: &str = "ondemand.thetaedgecloud.com";
@@ -62,6 +64,8 @@ pub enum Family {
     Dedicated,
     /// `api.thetavideoapi.com`: the Theta Video API (service-account headers).
     Video,
+    /// `storage.googleapis.com`: where presigned upload URLs point.
+    Storage,
 }
 
 /// Which deployment route shapes the fake's controller answers (§8.7).
@@ -188,6 +192,11 @@ impl FakeEdgeCloud {
     /// Every request received so far, in arrival order (including those that hit faults).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.state.requests()
+    }
+
+    /// The bytes PUT to the presigned URL of an upload file name, if any arrived.
+    pub fn uploaded(&self, filename: &str) -> Option<Vec<u8>> {
+        self.shared.state.upload(filename)
     }
 
     /// Forget the recorded requests.

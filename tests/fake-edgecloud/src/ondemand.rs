@@ -268,6 +268,21 @@ fn create(
             format!("missing required input field `{missing}`"),
         ));
     }
+    // A file field naming an upload URL's file must name one whose bytes arrived (URLs and other
+    // values are taken as they are).
+    for field in catalogue::file_fields(prediction) {
+        if let Some(name) = input[field.as_str()].as_str()
+            && shared.state.upload_issued(name)
+            && shared.state.upload(name).is_none()
+        {
+            return Err(Reply::error(
+                400,
+                format!(
+                    "input field `{field}`: file `{name}` was never uploaded: PUT it to its presigned URL first"
+                ),
+            ));
+        }
+    }
     if catalogue::is_chat(prediction) {
         let messages = &input["messages"];
         if !messages.is_array() {
@@ -440,10 +455,13 @@ fn presigned(
         let n = shared.state.next_upload();
         let filename = format!("{:016x}_{field}", 0x5eed_0000_0000u64 + n);
         let signature: String = format!("{:064x}", u128::from(n) * 0x9e37_79b9_7f4a_7c15);
+        shared.state.issue_upload(&filename, &signature);
         let url = format!(
-            "https://storage.googleapis.com/theta-fake-uploads/{filename}?X-Goog-Algorithm=GOOG4-RSA-SHA256\
+            "https://{}/{}/{filename}?X-Goog-Algorithm=GOOG4-RSA-SHA256\
              &X-Goog-Credential=ondemand%40theta-fake.iam.gserviceaccount.com%2F20260526%2Fauto%2Fstorage%2Fgoog4_request\
-             &X-Goog-Date=20260526T000000Z&X-Goog-Expires=900&X-Goog-SignedHeaders=host&X-Goog-Signature={signature}"
+             &X-Goog-Date=20260526T000000Z&X-Goog-Expires=900&X-Goog-SignedHeaders=host&X-Goog-Signature={signature}",
+            crate::storage::STORAGE_HOST,
+            crate::storage::BUCKET
         );
         out.insert(field, json!({"presigned_url": url, "filename": filename}));
     }

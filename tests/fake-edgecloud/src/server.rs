@@ -131,6 +131,7 @@ fn family_for(host: &str, config: &FakeConfig) -> Option<Family> {
         CONTROLLER_HOST => Some(Family::Controller),
         PLATFORM_HOST => Some(Family::Platform),
         VIDEO_HOST => Some(Family::Video),
+        crate::STORAGE_HOST => Some(Family::Storage),
         "127.0.0.1" | "localhost" | "::1" => config.loopback_family,
         // Another on-demand deployment of Theta's (a base-URL override, e.g. a beta host).
         h if h.starts_with("ondemand") && h.ends_with(".thetaedgecloud.com") => {
@@ -249,6 +250,7 @@ async fn handle(request: Request<Incoming>, shared: &Shared) -> Response<RespBod
         Some(Family::Platform) => platform::handle(&recorded, shared),
         Some(Family::Dedicated) => dedicated::handle(&recorded, shared),
         Some(Family::Video) => video::handle(&recorded, shared),
+        Some(Family::Storage) => crate::storage::handle(&recorded, shared),
         None if recorded.host.is_empty() => Reply::error(400, "missing Host header"),
         None => Reply::error(
             421,

@@ -92,6 +92,10 @@ struct Inner {
     next_infer: u64,
     next_chat: u64,
     next_upload: u64,
+    /// Upload file name → the signature of the presigned URL issued for it.
+    issued_uploads: HashMap<String, String>,
+    /// Upload file name → the bytes PUT to its presigned URL.
+    uploads: HashMap<String, Vec<u8>>,
     quota_used: HashMap<String, u32>,
     store: crate::store::Store,
 }
@@ -170,6 +174,33 @@ impl State {
         let mut inner = self.lock();
         inner.next_upload += 1;
         inner.next_upload
+    }
+
+    /// Remember the signature issued for an upload file name.
+    pub fn issue_upload(&self, filename: &str, signature: &str) {
+        self.lock()
+            .issued_uploads
+            .insert(filename.to_owned(), signature.to_owned());
+    }
+
+    /// Store an upload when its signature is the one issued for that name; false otherwise.
+    pub fn accept_upload(&self, filename: &str, signature: &str, bytes: Vec<u8>) -> bool {
+        let mut inner = self.lock();
+        if inner.issued_uploads.get(filename).map(String::as_str) != Some(signature) {
+            return false;
+        }
+        inner.uploads.insert(filename.to_owned(), bytes);
+        true
+    }
+
+    /// Whether a presigned URL was issued for this file name.
+    pub fn upload_issued(&self, filename: &str) -> bool {
+        self.lock().issued_uploads.contains_key(filename)
+    }
+
+    /// The bytes uploaded under a file name.
+    pub fn upload(&self, filename: &str) -> Option<Vec<u8>> {
+        self.lock().uploads.get(filename).cloned()
     }
 
     /// Count one use of a template's quota; returns the uses so far.

@@ -69,6 +69,7 @@ impl Commands for Hostile {
             "random" => Ok(random(&args_json)),
             "hoard" => Ok(hoard(&args_json)),
             "print" => Ok(print_escapes()),
+            "grant_then_put" => Ok(grant_then_put(&args_json)),
             other => Err(ThetaError::Denied(format!(
                 "unknown hostile action {other}"
             ))),
@@ -222,6 +223,55 @@ fn fetch(args: &str) -> String {
         Some(Ok(Err(code))) => outcome("error-code", &format!("{code:?}")),
         other => outcome("future-error", &format!("{other:?}")),
     }
+}
+
+/// Asks for a presigned upload URL (`service`, `field`), then does `tweak` with it: `twice` (two
+/// PUTs), `get`, `path` / `query` (a PUT to the URL with the object name / signature changed),
+/// `http` (the URL over plain HTTP), anything else one PUT. `body_repeat` sizes the body. Reports
+/// each outcome: the host must let exactly the one PUT to the exact URL through.
+fn grant_then_put(args: &str) -> String {
+    let service = field(args, "service").unwrap_or_else(|| "blip".into());
+    let input = field(args, "field").unwrap_or_else(|| "input_img".into());
+    let ask = format!(
+        "{{\"scheme\":\"https\",\"authority\":\"ondemand.thetaedgecloud.com\",\"path\":\"/infer_request/{}/input_presigned_urls\",\"method\":\"POST\",\"body\":\"{}\"}}",
+        esc(&service),
+        esc(&format!("{{\"input_fields\":[\"{input}\"]}}"))
+    );
+    let answer = fetch(&ask);
+    let Some(url) = field(&answer.replace("\\\"", "\""), "presigned_url") else {
+        return format!("{{\"outcome\":\"no-url\",\"answer\":{answer}}}");
+    };
+    let Some(rest) = url.strip_prefix("https://") else {
+        return outcome("not-https", &url);
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let tweak = field(args, "tweak").unwrap_or_default();
+    let repeat = field(args, "body_repeat").unwrap_or_else(|| "1".into());
+    let put = |method: &str, scheme: &str, path: &str| {
+        fetch(&format!(
+            "{{\"scheme\":\"{scheme}\",\"authority\":\"{}\",\"path\":\"{}\",\"method\":\"{method}\",\"body\":\"hostile-bytes\",\"body_repeat\":\"{}\"}}",
+            esc(authority),
+            esc(path),
+            esc(&repeat)
+        ))
+    };
+    let outcomes = match tweak.as_str() {
+        "twice" => vec![put("PUT", "https", path), put("PUT", "https", path)],
+        "get" => vec![put("GET", "https", path)],
+        "path" => vec![put(
+            "PUT",
+            "https",
+            &path.replacen("/theta-fake-uploads/", "/theta-fake-uploads/x", 1),
+        )],
+        "query" => vec![put(
+            "PUT",
+            "https",
+            &path.replacen("X-Goog-Expires=900", "X-Goog-Expires=604800", 1),
+        )],
+        "http" => vec![put("PUT", "http", path)],
+        _ => vec![put("PUT", "https", path)],
+    };
+    format!("[{}]", outcomes.join(","))
 }
 
 /// Everything the guest can see of its environment: where a careless host would leak keys.

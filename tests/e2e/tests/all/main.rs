@@ -20,5 +20,6 @@ mod serve;
 mod smoke;
 mod tenants;
 mod typed;
+mod uploads;
 mod video;
 mod wasm_docs;

@@ -1137,7 +1137,7 @@ async fn tool_presets_narrow_the_list() {
     let mut sizes = Vec::new();
     for (preset, expect) in [
         ("official", Some(4)),
-        ("ondemand", Some(5)),
+        ("ondemand", Some(6)),
         ("video,billing", None),
         ("all", None),
     ] {

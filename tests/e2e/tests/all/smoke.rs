@@ -18,7 +18,7 @@ async fn one_cheap_call_per_service_within_the_budget() {
             "whisper".into(),
             "stable_diffusion_xl_turbo".into(),
         ],
-        0.045,
+        Some(0.045),
         |k| (k == "THETA_WAIT_SECONDS").then(|| "0".to_owned()),
     )
     .unwrap();
@@ -55,4 +55,56 @@ async fn one_cheap_call_per_service_within_the_budget() {
         text.contains("estimated total $0.0400") && text.contains("2 ok, 0 error, 2 skipped"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_input_services_upload_a_generated_file_first() {
+    use theta_host::smoke_inputs::{tiny_png, tiny_wav};
+    let fake = fake().await;
+    let rt = runtime(config_for(&fake)).await;
+    // As the skill runs it: SERVICES and the budget from the environment, no flags.
+    let env = |k: &str| match k {
+        "SERVICES" => Some("blip,grounding_dino,whisper".to_owned()),
+        "THETA_MAX_BUDGET_USD" => Some("0.03".to_owned()),
+        "THETA_WAIT_SECONDS" => Some("0".to_owned()),
+        "THETA_POLL_INTERVAL_SECONDS" => Some("0.02".to_owned()),
+        _ => None,
+    };
+    let opts = SmokeOptions::new(vec![], None, env).unwrap();
+    let rows = run(&rt, &opts, &PriceTable::default(), Arc::new(|_| {}))
+        .await
+        .unwrap();
+    for row in &rows {
+        assert_eq!(row.outcome, "ok", "{rows:?}");
+        assert_eq!(row.state.as_deref(), Some("success"), "{rows:?}");
+    }
+    assert_eq!(rows.len(), 3);
+    let puts: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.host == fake_edgecloud::STORAGE_HOST)
+        .collect();
+    assert_eq!(puts.len(), 3, "one upload per service");
+    assert!(
+        puts.iter()
+            .all(|r| r.method == "PUT" && r.header("authorization").is_none())
+    );
+    assert_eq!(puts[0].body, tiny_png());
+    assert_eq!(puts[1].body, tiny_png());
+    assert_eq!(puts[2].body, tiny_wav());
+    // Each infer names the file its upload stored.
+    for (put, service, field) in [
+        (&puts[0], "blip", "input_img"),
+        (&puts[1], "grounding_dino", "input_img"),
+        (&puts[2], "whisper", "audio_filename"),
+    ] {
+        let filename = put.path.rsplit('/').next().unwrap();
+        let infer = fake
+            .requests()
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path == format!("/infer_request/{service}"))
+            .unwrap_or_else(|| panic!("no infer for {service}"));
+        let body: serde_json::Value = serde_json::from_slice(&infer.body).unwrap();
+        assert_eq!(body["input"][field], filename, "{service}");
+    }
 }
