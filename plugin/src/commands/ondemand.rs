@@ -8,7 +8,6 @@ use crate::client::{Call, Client, Ctx, encode, truncate};
 use crate::config::CHAT_TIMEOUT_MS;
 use crate::error::{Result, ThetaError};
 use crate::events::Event;
-use crate::transport::Transport;
 use serde_json::{Map, Value, json};
 
 // ---------------------------------------------------------------------------------------------

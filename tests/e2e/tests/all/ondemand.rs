@@ -876,7 +876,7 @@ async fn infer_polls_until_done_with_progress_inside_the_call_limits() {
         err["reason"]
             .as_str()
             .unwrap()
-            .contains("wall clock of 60 s"),
+            .contains("does not fit in this call"),
         "{err}"
     );
     assert!(fake.requests().is_empty());
