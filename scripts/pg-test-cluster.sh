@@ -57,10 +57,12 @@ pick_owner() {
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Below the kernel's ephemeral range (32768+ by default), so an outgoing connection or one in
+# TIME_WAIT cannot hold the port we pick; a bind race is still possible, so `start` retries.
 free_port() {
   local p i
   for i in $(seq 1 50); do
-    p=$(( 20000 + RANDOM % 40000 ))
+    p=$(( 15000 + RANDOM % 17000 ))
     port_free "$p" && { echo "$p"; return; }
   done
   die "no free TCP port found"
@@ -112,21 +114,24 @@ start() {
   dir="$(mktemp -d "${TMPDIR:-/tmp}/theta-pg-test.XXXXXX")"
   chmod 755 "$dir"
   [[ -n "$RUN_AS" ]] && chown "$RUN_AS" "$dir"
-  port="$(free_port)"
   pass="t$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
   printf '%s\n' "$pass" > "$dir/pwfile"
   [[ -n "$RUN_AS" ]] && chown "$RUN_AS" "$dir/pwfile"
   chmod 600 "$dir/pwfile"
-  url="postgres://$DB_USER:$pass@127.0.0.1:$port/$DB_NAME"
-  # Write the state first so `stop` can clean up whatever a failed start leaves behind.
-  cat > "$STATE" <<STATE_EOF
+  write_state() {
+    url="postgres://$DB_USER:$pass@127.0.0.1:$port/$DB_NAME"
+    # Written before each step, so `stop` can clean up whatever a failed start leaves behind.
+    cat > "$STATE" <<STATE_EOF
 PG_DIR='$dir'
 PG_PORT='$port'
 PG_BINDIR='$bindir'
 PG_OWNER='$RUN_AS'
 PG_URL='$url'
 STATE_EOF
-  chmod 600 "$STATE"
+    chmod 600 "$STATE"
+  }
+  port=0
+  write_state
 
   if ! as_owner "$bindir/initdb" -D "$dir/data" -U "$DB_USER" --pwfile="$dir/pwfile" \
       --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-locale >"$dir/initdb.log" 2>&1; then
@@ -135,9 +140,24 @@ STATE_EOF
     die "initdb failed (log above)"
   fi
   rm -f "$dir/pwfile"
-  # Fast and disposable: no fsync (this cluster holds test data only).
-  if ! as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >&2; then
+  # Fast and disposable: no fsync (this cluster holds test data only). A port taken between the
+  # check and the bind (another process won the race) gets another try on another port.
+  local attempt started=0
+  for attempt in 1 2 3 4 5; do
+    port="$(free_port)"
+    write_state
+    if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >&2; then
+      started=1
+      break
+    fi
+    if ! grep -q "could not bind\|Address already in use" "$dir/server.log" 2>/dev/null; then
+      break
+    fi
+    log "port $port was taken (attempt $attempt): trying another"
+    : > "$dir/server.log"
+  done
+  if [[ "$started" != 1 ]]; then
     cat "$dir/server.log" >&2 || true
     stop
     die "postgres did not start (server log above)"
