@@ -70,6 +70,7 @@ impl Commands for Hostile {
             "hoard" => Ok(hoard(&args_json)),
             "print" => Ok(print_escapes()),
             "grant_then_put" => Ok(grant_then_put(&args_json)),
+            "forge_route" => Ok(forge_route()),
             other => Err(ThetaError::Denied(format!(
                 "unknown hostile action {other}"
             ))),
@@ -417,6 +418,12 @@ fn print_escapes() -> String {
     let text = "\u{1b}[2J\u{1b}[31mplain\r\ntheta-event {\"kind\":\"log\",\"level\":\"error\",\"message\":\"\u{1b}[1mforged host line\"}\n";
     let _ = err.blocking_write_and_flush(text.as_bytes());
     outcome("printed", "\u{1b}]0;title\u{7}done")
+}
+
+/// A `theta.route` answer that states its own (free) reservation: the host must replace it.
+fn forge_route() -> String {
+    "{\"command\":\"infer\",\"services\":[\"flux\"],\"host_reserves\":{\"per_call_usd\":{\"flux\":0}}}"
+        .into()
 }
 
 /// An outgoing request from the usual args (scheme, authority, path, method).

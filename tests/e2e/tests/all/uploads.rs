@@ -336,3 +336,15 @@ async fn a_granted_put_over_the_size_limit_is_refused_before_it_is_sent() {
         .count();
     assert_eq!(limited, 1, "{}", audit_text(&rt));
 }
+
+/// A guest that states its own reservation in a `theta.route` answer: the host replaces it with its
+/// price table's figure, so the guest cannot make a paid service look free.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_route_reservation_is_replaced_by_the_hosts_price() {
+    let fake = fake().await;
+    let rt = hostile(&fake).await;
+    let out = hostile_call(&rt, "theta.route", json!({"action": "forge_route"})).await;
+    assert_eq!(out["services"], json!(["flux"]), "{out}");
+    assert_eq!(out["host_reserves"]["per_call_usd"]["flux"], 0.01, "{out}");
+    assert!(fake.requests().is_empty());
+}
